@@ -1,0 +1,370 @@
+"""
+Symbolic search over any Task: breadth-first, depth-first, beam, A* and Monte Carlo tree search.
+
+Each algorithm is a plain function `algo(task, budget, ...) -> SearchResult`. Besides the answer, it
+records an ordered event log -- the raw material a trace is written from (linearize.py):
+
+    ("close", node)        a node is expanded (its children are about to be generated)
+    ("create", node)       a child of the last expanded node enters the frontier
+    ("go", node)           depth-first: step from the current node into its child `node`
+    ("back", node)         depth-first: return from a failed child to its parent `node`
+    ("node", node, value)  MCTS adds a node to its tree; value = its rollout's return
+    ("sim", node, value)   the same MCTS step, seen as a whole simulation from the root
+
+The node budget counts expansions (depth-first: nodes stepped into; MCTS: nodes added to the tree). A search that would exceed it
+stops and reports failure, so that a model and a symbolic search can be compared at equal budgets.
+Every algorithm is deterministic; MCTS draws from its own seeded random generator.
+
+Run `python search.py --help` for the command line: generate problems, or search a problem file and
+write one JSONL row per problem with the answer, the node count and the linearized trace.
+"""
+import argparse
+import heapq
+import math
+import os
+import random
+import statistics
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class Node:
+    state: object
+    parent: "Node | None" = None
+    move: object = None
+    g: int = 0
+    h: int = 0
+
+    def moves(self):
+        """The moves from the root to this node."""
+        out, node = [], self
+        while node.parent is not None:
+            out.append(node.move)
+            node = node.parent
+        return out[::-1]
+
+
+@dataclass
+class SearchResult:
+    solved: bool
+    moves: list            # the solution's moves from the start, or [] when unsolved
+    nodes_expanded: int
+    events: list = field(default_factory=list)
+
+
+def _child(task, node, move):
+    state = task.apply(node.state, move)
+    return Node(state, node, move, node.g + 1, task.heuristic(state))
+
+
+def _root(task):
+    return Node(task.start(), h=task.heuristic(task.start()))
+
+
+def bfs(task, budget=None):
+    """Breadth-first: expand nodes in the order they were created (a FIFO queue). Like SoS, the goal
+    test happens when a child is generated, which is safe here because every move costs the same:
+    the first goal generated is still one with the fewest moves."""
+    root = _root(task)
+    if task.is_goal(root.state):
+        return SearchResult(True, [], 0, [])
+    frontier, seen, events, expanded, head = [root], {root.state}, [], 0, 0
+    while head < len(frontier) and (budget is None or expanded < budget):
+        node = frontier[head]
+        head += 1
+        expanded += 1
+        events.append(("close", node))
+        for move in task.moves(node.state):
+            child = _child(task, node, move)
+            if child.state not in seen:
+                seen.add(child.state)
+                frontier.append(child)
+                events.append(("create", child))
+                if task.is_goal(child.state):
+                    return SearchResult(True, child.moves(), expanded, events)
+    return SearchResult(False, [], expanded, events)
+
+
+def dfs(task, budget=None, prune=None, width=None):
+    """Depth-first in the style of Stream of Search: at each node, generate the children and sort
+    them by heuristic (best first; optionally keep only the best `width`, optionally drop those with
+    h > `prune`). If one is the goal, step into it and stop; otherwise step into each child that is
+    not a dead end, in order, and write an explicit `back` when returning from one that failed.
+    Each step into a node is one "go" event and counts against the budget; a state is entered once."""
+    root = _root(task)
+    if task.is_goal(root.state):
+        return SearchResult(True, [], 0, [])
+    events, seen, visited = [], {root.state}, 0
+
+    def visit(node):
+        nonlocal visited
+        children = [_child(task, node, m) for m in task.moves(node.state)]
+        children = [c for c in children if c.state not in seen and (prune is None or c.h <= prune)]
+        children.sort(key=lambda c: c.h)  # stable: ties keep the task's move order
+        goals = [c for c in children if task.is_goal(c.state)]
+        for child in goals[:1] or children[:width]:
+            if child.state in seen or (not goals and task.is_dead(child.state)):
+                continue  # reached meanwhile below a sibling, or a dead end seen at generation
+            if budget is not None and visited >= budget:
+                return None
+            visited += 1
+            seen.add(child.state)
+            events.append(("go", child))
+            if goals:
+                return child
+            found = visit(child)
+            if found is not None:
+                return found
+            events.append(("back", node))
+        return None
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    goal = visit(root)
+    return SearchResult(goal is not None, goal.moves() if goal else [], visited, events)
+
+
+def beam(task, budget=None, width=3, prune=None):
+    """Beam best-first (SoS's BFS with a beam): depth-first over only the `width` best children of
+    each node. Cheaper than full DFS, and incomplete -- it can miss solutions outside the beam."""
+    return dfs(task, budget, prune=prune, width=width)
+
+
+def astar(task, budget=None):
+    """A*: always expand the open node with the smallest f = g + h. Ties go to the smaller h (the
+    node that looks closer to the goal), then to the node created first -- a fixed, documented order,
+    so traces are reproducible. With an admissible h (Manhattan distance on mazes) plans are optimal."""
+    root = _root(task)
+    counter = 0
+    heap = [(root.g + root.h, root.h, counter, root)]
+    best_g, closed, events, expanded = {root.state: 0}, set(), [], 0
+    while heap:
+        _, _, _, node = heapq.heappop(heap)
+        if node.state in closed or node.g > best_g[node.state]:
+            continue  # a stale entry: the state was reached more cheaply since
+        if budget is not None and expanded >= budget:
+            break
+        expanded += 1
+        closed.add(node.state)
+        events.append(("close", node))
+        if task.is_goal(node.state):
+            return SearchResult(True, node.moves(), expanded, events)
+        for move in task.moves(node.state):
+            child = _child(task, node, move)
+            if child.state in closed or child.g >= best_g.get(child.state, math.inf):
+                continue
+            best_g[child.state] = child.g
+            counter += 1
+            heapq.heappush(heap, (child.g + child.h, child.h, counter, child))
+            events.append(("create", child))
+    return SearchResult(False, [], expanded, events)
+
+
+@dataclass(eq=False)
+class _TreeNode:
+    node: Node
+    untried: list
+    children: list = field(default_factory=list)
+    visits: int = 0
+    value_sum: float = 0.0
+    exhausted: bool = False  # nothing left to discover below: selection skips it
+
+
+def rollout_value(task, state, rng, depth):
+    """Play random legal moves from `state` for up to `depth` steps: 1 if a goal is reached, else
+    1 / (1 + h) of the last state, so near misses still rank above far ones."""
+    for _ in range(depth):
+        if task.is_goal(state):
+            return 1.0
+        moves = task.moves(state)
+        if not moves:
+            break
+        state = task.apply(state, rng.choice(moves))
+    return 1.0 if task.is_goal(state) else 1.0 / (1.0 + task.heuristic(state))
+
+
+def mcts(task, budget=2000, c=1.4, seed=0, rollout_depth=None):
+    """Monte Carlo tree search with UCT (as Meta-CoT used; no learned prior). One iteration: walk
+    down by the UCT score, add one untried child (in random order), estimate it with a random
+    rollout, and back the value up. A state enters the tree at most once, so the tree is finite; the
+    search stops at a goal, when the budget of added nodes is spent, or when the tree is exhausted."""
+    rng = random.Random(seed)
+    budget = 2000 if budget is None else budget
+    rollout_depth = rollout_depth or 4 * len(task.state_tokens(task.start())) + 16
+    root_node = _root(task)
+    if task.is_goal(root_node.state):
+        return SearchResult(True, [], 0, [])
+
+    def new_tree_node(node):
+        moves = [] if task.is_goal(node.state) else task.moves(node.state)
+        rng.shuffle(moves)
+        return _TreeNode(node, moves)
+
+    root = new_tree_node(root_node)
+    seen, events, added = {root_node.state}, [], 0
+    while not root.exhausted and added < budget:
+        path = [root]
+        while not path[-1].untried and path[-1].children:
+            parent = path[-1]
+            live = [ch for ch in parent.children if not ch.exhausted]
+            if not live:
+                parent.exhausted = True
+                break
+            log_n = math.log(parent.visits + 1)
+            path.append(max(live, key=lambda ch: ch.value_sum / (ch.visits or 1)
+                            + c * math.sqrt(log_n / (ch.visits or 1))))
+        leaf = path[-1]
+        child_node = None
+        while leaf.untried and child_node is None:
+            candidate = _child(task, leaf.node, leaf.untried.pop())
+            child_node = candidate if candidate.state not in seen else None
+        if child_node is None:
+            # nothing new below this leaf: mark it, and its ancestors if they ran dry too
+            for tree_node in reversed(path):
+                if tree_node.untried or any(not ch.exhausted for ch in tree_node.children):
+                    break
+                tree_node.exhausted = True
+            continue
+        seen.add(child_node.state)
+        added += 1
+        child = new_tree_node(child_node)
+        leaf.children.append(child)
+        value = rollout_value(task, child_node.state, rng, rollout_depth)
+        events.append(("node", child_node, value))
+        if task.is_goal(child_node.state):
+            return SearchResult(True, child_node.moves(), added, events)
+        for tree_node in path + [child]:
+            tree_node.visits += 1
+            tree_node.value_sum += value
+    return SearchResult(False, [], added, events)
+
+
+ALGOS = {"bfs": bfs, "dfs": dfs, "beam": beam, "astar": astar, "mcts": mcts}
+
+
+def run_search(task, algo, budget=None, seed=0, **options):
+    """Dispatch by name, passing only the options an algorithm understands."""
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}; valid algorithms: {', '.join(ALGOS)}")
+    if algo == "mcts":
+        return mcts(task, budget, c=options.get("c", 1.4), seed=seed)
+    if algo in ("dfs", "beam"):
+        extra = {"prune": options.get("prune")}
+        if algo == "beam":
+            extra["width"] = options.get("width", 3)
+        return ALGOS[algo](task, budget, **extra)
+    return ALGOS[algo](task, budget)
+
+
+# ------------------------------------------------------------------------------------------------
+# the dataset builder: search a problem file on all cores, deterministically
+
+def problem_seed(seed, index):
+    """Each problem's own seed, independent of how problems are spread over worker processes."""
+    return (seed * 1_000_003 + index) % (2**31)
+
+
+def _search_one(job):
+    import linearize
+    from tasks import get_task
+    index, problem, args = job
+    task_cls = get_task(args["task"])
+    task = task_cls(problem, heuristic=args["heuristic"]) if args["task"] == "countdown" else task_cls(problem)
+    seed = problem_seed(args["seed"], index)
+    result = run_search(task, args["algo"], args["budget"], seed=seed, prune=args["prune"],
+                        width=args["width"], c=args["c"])
+    answer = task.answer(result.moves) if result.solved else None
+    fmt = args["format"] or args["algo"]
+    trace = linearize.linearize(task, result, fmt, answer=answer, seed=seed)
+    return {**problem, "solved": result.solved, "solution": answer,
+            "nodes_expanded": result.nodes_expanded, "trace": " ".join(trace)}
+
+
+def search_file(problems, args, workers=None):
+    """Search every problem (all cores by default); rows come back in input order."""
+    from multiprocessing import Pool
+    from tqdm import tqdm
+    jobs = [(i, p, args) for i, p in enumerate(problems)]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < 50:
+        return [_search_one(j) for j in tqdm(jobs, desc=f"{args['algo']} search", disable=len(jobs) < 2000)]
+    with Pool(workers) as pool:
+        return list(tqdm(pool.imap(_search_one, jobs, chunksize=64), total=len(jobs),
+                         desc=f"{args['algo']} search", disable=len(jobs) < 2000))
+
+
+def length_stats(lengths):
+    lengths = sorted(lengths)
+    if not lengths:
+        return {"mean": 0, "median": 0, "p90": 0, "max": 0}
+    return {"mean": round(statistics.fmean(lengths), 1), "median": statistics.median(lengths),
+            "p90": lengths[min(len(lengths) - 1, int(0.9 * len(lengths)))], "max": lengths[-1]}
+
+
+def main(argv=None):
+    import linearize
+    from tasks import ProblemError, get_task, load_problems, write_jsonl
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="examples:\n"
+                                "  python search.py --task countdown --generate 1000 --split test --out P.jsonl\n"
+                                "  python search.py --task countdown --algo dfs --problems P.jsonl --out O.jsonl\n"
+                                "  python search.py --task maze --generate 500 --height 10 --width 10 --out M.jsonl")
+    p.add_argument("--task", required=True, choices=["countdown", "maze"])
+    p.add_argument("--algo", choices=list(ALGOS), help="search algorithm (with --problems)")
+    p.add_argument("--problems", help="input JSONL in the interchange format")
+    p.add_argument("--out", required=True, help="output JSONL")
+    p.add_argument("--budget", type=int, default=None, help="node budget: max expansions (MCTS: nodes added; default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=linearize.FORMATS, default=None,
+                   help="trace format (default: the algorithm's own; mcts also has mcts-sim)")
+    p.add_argument("--heuristic", choices=["sum", "mult"], default="sum", help="countdown heuristic")
+    p.add_argument("--prune", type=int, default=None, help="dfs/beam: skip children with h above this")
+    p.add_argument("--width", type=int, default=3, help="beam width")
+    p.add_argument("--c", type=float, default=1.4, help="MCTS exploration constant")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--skip-bad", action="store_true", help="skip malformed problem lines (counted) instead of failing")
+    g = p.add_argument_group("problem generation (instead of --problems)")
+    g.add_argument("--generate", type=int, metavar="N", help="write N generated problems to --out")
+    g.add_argument("--split", default="train", help="countdown: train | test (held-out targets) | test-seen; maze: train | test")
+    g.add_argument("--n-nums", type=int, default=4, help="countdown: how many numbers (3-5)")
+    g.add_argument("--num-max", type=int, default=99, help="countdown: numbers are drawn from 1..num-max")
+    g.add_argument("--target-min", type=int, default=10)
+    g.add_argument("--target-max", type=int, default=100)
+    g.add_argument("--height", type=int, default=10, help="maze rows")
+    g.add_argument("--width-cells", "--maze-width", dest="maze_width", type=int, default=10, help="maze columns")
+    args = p.parse_args(argv)
+    task_cls = get_task(args.task)
+
+    if args.generate is not None:
+        rng = random.Random(args.seed)
+        if args.task == "countdown":
+            problems = task_cls.generate(args.generate, rng, args.split, n_nums=args.n_nums, num_max=args.num_max,
+                                         target_min=args.target_min, target_max=args.target_max)
+        else:
+            problems = task_cls.generate(args.generate, rng, args.split, height=args.height, width=args.maze_width)
+        write_jsonl(args.out, problems)
+        print(f"wrote {len(problems)} {args.task} problems ({args.split}) to {args.out}")
+        return
+    if not args.algo or not args.problems:
+        p.error("give --algo and --problems to search, or --generate N to make problems")
+    try:
+        problems, skipped = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)
+    except (ProblemError, OSError) as e:
+        sys.exit(f"error: {e}")
+    if skipped:
+        print(f"skipped {skipped} malformed problem lines")
+    opts = {"task": args.task, "algo": args.algo, "budget": args.budget, "seed": args.seed, "format": args.format,
+            "heuristic": args.heuristic, "prune": args.prune, "width": args.width, "c": args.c}
+    rows = search_file(problems, opts, args.workers)
+    write_jsonl(args.out, rows)
+    solved = sum(r["solved"] for r in rows)
+    lengths = [len(r["trace"].split()) for r in rows]
+    nodes = [r["nodes_expanded"] for r in rows]
+    print(f"{args.task} {args.algo}: solved {solved}/{len(rows)} ({100 * solved / max(1, len(rows)):.1f}%), "
+          f"nodes expanded mean {statistics.fmean(nodes) if nodes else 0:.1f}")
+    print("trace tokens: " + "  ".join(f"{k} {v}" for k, v in length_stats(lengths).items()))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""
+Tasks: a reasoning problem seen as a search space.
+
+Every search algorithm (search.py), the linearizer (linearize.py), training and evaluation talk to a
+problem through one small interface, `Task`. A Task object wraps ONE problem (a dict in the JSONL
+interchange format) and answers the questions a search needs: where do we start, which moves are
+legal here, where does a move lead, are we done, how far do we seem to be. It also knows how to spell
+its states and moves as word-level tokens, and how to read them back, so that a trace written by a
+search -- or by a model imitating one -- can be replayed against the rules.
+
+Adding a task = one new file in this folder that subclasses Task, plus one line in TASKS below.
+"""
+import json
+import zlib
+
+
+class ProblemError(ValueError):
+    """A problem (or a problem file) that breaks the format; the message names where and what."""
+
+
+class Task:
+    """One problem instance as a search space. States must be hashable; moves are task-defined."""
+    name = "task"
+
+    def __init__(self, problem):
+        self.problem = problem
+
+    # --- the search space -------------------------------------------------------------------
+    def start(self):
+        raise NotImplementedError
+
+    def moves(self, state):
+        """Legal moves from `state`, in a fixed deterministic order."""
+        raise NotImplementedError
+
+    def apply(self, state, move):
+        raise NotImplementedError
+
+    def is_goal(self, state):
+        raise NotImplementedError
+
+    def is_dead(self, state):
+        """A non-goal state from which no move exists (a leaf that failed)."""
+        return not self.is_goal(state) and not self.moves(state)
+
+    def heuristic(self, state):
+        """Integer estimate of the distance to a goal (smaller is better)."""
+        raise NotImplementedError
+
+    def answer(self, moves):
+        """The interchange-format answer for a sequence of moves from the start state."""
+        raise NotImplementedError
+
+    def check_answer(self, answer):
+        """The strict verifier: the module-level verify(problem, answer) of the task's file."""
+        raise NotImplementedError
+
+    def answer_states(self, answer):
+        """The states a (verified) answer passes through, start included."""
+        raise NotImplementedError
+
+    # --- tokens: how states, moves and answers are written in a trace --------------------------
+    def prompt_tokens(self):
+        raise NotImplementedError
+
+    def state_tokens(self, state):
+        raise NotImplementedError
+
+    def move_tokens(self, state, move):
+        raise NotImplementedError
+
+    def read_state(self, toks, i):
+        """Read a state written by state_tokens at toks[i:]; return (state, next_i) or None."""
+        raise NotImplementedError
+
+    def read_move(self, state, toks, i):
+        """Read a move written by move_tokens at toks[i:]; return (move, next_i) or None if the
+        tokens do not spell a LEGAL move from `state`."""
+        raise NotImplementedError
+
+    def answer_tokens(self, answer):
+        raise NotImplementedError
+
+    def read_answer(self, toks):
+        """Tokens of an answer section -> interchange answer, or None if unreadable."""
+        raise NotImplementedError
+
+    @classmethod
+    def vocab_words(cls, **config):
+        """Every non-number word a trace of this task can contain (numbers are added centrally)."""
+        raise NotImplementedError
+
+
+NUM_CAP = 1000  # numbers below this are one token each; larger ones are spelled digit by digit
+
+
+def number_tokens(n):
+    """One token per number below NUM_CAP ("96"); above it, digit tokens ("D9 d7 d0 d2": the first
+    digit in capitals so that two large numbers side by side stay apart). The vocabulary stays small
+    (~1k words) yet covers every value a trace can hold (99*99*99*99 and beyond)."""
+    if n < NUM_CAP:
+        return [str(n)]
+    digits = str(n)
+    return ["D" + digits[0]] + ["d" + ch for ch in digits[1:]]
+
+
+def read_number(toks, i):
+    """Read a number written by number_tokens at toks[i]; return (value, next_i) or None. Only the
+    canonical spelling is accepted, so every number has exactly one way to be written."""
+    if i >= len(toks):
+        return None
+    tok = toks[i]
+    if _is_decimal(tok) and tok == str(int(tok)) and int(tok) < NUM_CAP:
+        return int(tok), i + 1
+    if not (len(tok) == 2 and tok[0] == "D" and _is_decimal(tok[1]) and tok[1] != "0"):
+        return None
+    j = i + 1
+    while j < len(toks) and j - i <= 30 and len(toks[j]) == 2 and toks[j][0] == "d" and _is_decimal(toks[j][1]):
+        j += 1
+    value = int(tok[1] + "".join(t[1] for t in toks[i + 1:j]))
+    return (value, j) if value >= NUM_CAP else None
+
+
+def _is_decimal(text):
+    return text.isascii() and text.isdigit()  # "²".isdigit() is True, and int("²") raises
+
+
+def number_vocab():
+    return [str(n) for n in range(NUM_CAP)] + [f"D{k}" for k in range(1, 10)] + [f"d{k}" for k in range(10)]
+
+
+def stable_hash(text):
+    """A hash that is the same in every process (Python's hash() of str is salted)."""
+    return zlib.crc32(text.encode())
+
+
+def load_problems(path, task_cls, skip_bad=False):
+    """Read a JSONL problem file. Every bad line raises ProblemError naming file:line and field,
+    or -- with skip_bad -- is skipped and counted. Returns (problems, n_skipped)."""
+    problems, skipped = [], 0
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    problem = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ProblemError(f"not valid JSON ({e.msg})") from None
+                if not isinstance(problem, dict):
+                    raise ProblemError("a line must be a JSON object")
+                task_cls.check(problem)
+            except ProblemError as e:
+                if not skip_bad:
+                    raise ProblemError(f"{path}:{lineno}: {e}") from None
+                skipped += 1
+                continue
+            problems.append(problem)
+    return problems, skipped
+
+
+def write_jsonl(path, rows):
+    """Write rows atomically: a crash mid-write never leaves a half file under the real name."""
+    import os
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+
+
+def get_task(name):
+    from tasks.countdown import Countdown
+    from tasks.maze import Maze
+    tasks = {"countdown": Countdown, "maze": Maze}
+    if name not in tasks:
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(tasks))}")
+    return tasks[name]
+
+
+TASK_NAMES = ("countdown", "maze")

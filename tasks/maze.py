@@ -1,0 +1,239 @@
+"""
+Grid mazes, as in Searchformer (Lehnert et al. 2024).
+
+A grid of free cells and walls (30-50% walls), a start S and a goal G; move one step up, down, left or
+right onto a free cell; find a path, ideally a shortest one. A state is a cell (row, col); the
+heuristic is the Manhattan distance to the goal, which never overestimates, so A* plans are optimal.
+Problems are written as rows of characters ("S.#..", "...#G": `#` wall, `.` free), and an answer is
+the list of [row, col] cells from S to G inclusive. Every problem gets its own wall layout, and the
+split a layout belongs to is a hash of the layout itself, so a layout is never in two splits.
+"""
+from collections import deque
+
+from tasks import ProblemError, Task, number_tokens, read_number, stable_hash
+
+MAX_SIDE = 64
+STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: the fixed move order
+
+
+def _find(grid, ch):
+    return next((r, c) for r, row in enumerate(grid) for c, x in enumerate(row) if x == ch)
+
+
+class Maze(Task):
+    name = "maze"
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        self.grid = problem["grid"]
+        self.h, self.w = len(self.grid), len(self.grid[0])
+        self.s, self.g = _find(self.grid, "S"), _find(self.grid, "G")
+
+    @staticmethod
+    def check(problem):
+        grid = problem.get("grid")
+        if grid is None:
+            raise ProblemError("missing field 'grid'")
+        if not isinstance(grid, list) or not grid or not all(isinstance(r, str) for r in grid):
+            raise ProblemError("field 'grid' must be a non-empty list of strings")
+        if len({len(r) for r in grid}) != 1 or not grid[0]:
+            raise ProblemError("field 'grid': rows must be non-empty and of equal length")
+        if len(grid) > MAX_SIDE or len(grid[0]) > MAX_SIDE:
+            raise ProblemError(f"field 'grid': at most {MAX_SIDE}x{MAX_SIDE} cells")
+        text = "".join(grid)
+        if set(text) - set("S.#G"):
+            raise ProblemError("field 'grid': only the characters S . # G are allowed")
+        if text.count("S") != 1 or text.count("G") != 1:
+            raise ProblemError("field 'grid': exactly one S and one G are required")
+
+    # --- search space ---------------------------------------------------------------------------
+    def start(self):
+        return self.s
+
+    def free(self, r, c):
+        return 0 <= r < self.h and 0 <= c < self.w and self.grid[r][c] != "#"
+
+    def moves(self, state):
+        r, c = state
+        return [(r + dr, c + dc) for dr, dc in STEPS if self.free(r + dr, c + dc)]
+
+    def apply(self, state, move):
+        return move
+
+    def is_goal(self, state):
+        return state == self.g
+
+    def heuristic(self, state):
+        return abs(state[0] - self.g[0]) + abs(state[1] - self.g[1])
+
+    def answer(self, moves):
+        return [list(self.s)] + [list(m) for m in moves]
+
+    def check_answer(self, answer):
+        return verify(self.problem, answer)
+
+    def answer_states(self, answer):
+        return [tuple(cell) for cell in answer]
+
+    # --- tokens ---------------------------------------------------------------------------------
+    def prompt_tokens(self):
+        """The grid cell by cell (one token each): every maze of one size has its cells at the same
+        positions, so the model can find cell (r, c) by position alone."""
+        return ["maze", *number_tokens(self.h), *number_tokens(self.w), "start", *self.state_tokens(self.s),
+                "goal", *self.state_tokens(self.g), "grid", *("#" if x == "#" else "." for row in self.grid for x in row)]
+
+    def state_tokens(self, state):
+        return [*number_tokens(state[0]), *number_tokens(state[1])]
+
+    def move_tokens(self, state, move):
+        return self.state_tokens(move)
+
+    def read_state(self, toks, i):
+        r = read_number(toks, i)
+        c = read_number(toks, r[1]) if r else None
+        return ((r[0], c[0]), c[1]) if c else None
+
+    def read_move(self, state, toks, i):
+        got = self.read_state(toks, i)
+        return got if got and got[0] in self.moves(state) else None
+
+    def answer_tokens(self, answer):
+        return sum((self.state_tokens(tuple(cell)) for cell in answer), [])
+
+    def read_answer(self, toks):
+        cells, i = [], 0
+        while i < len(toks):
+            got = self.read_state(toks, i)
+            if got is None:
+                return None
+            cells.append(list(got[0]))
+            i = got[1]
+        return cells or None
+
+    @classmethod
+    def vocab_words(cls, **config):
+        return ["maze", "start", "goal", "grid", "#", "."]
+
+    # --- data -----------------------------------------------------------------------------------
+    @staticmethod
+    def split_of(grid):
+        """test: a reserved tenth of all wall layouts (by hash); train: the rest."""
+        walls = "".join("#" if x == "#" else "." for row in grid for x in row)
+        return "test" if stable_hash(walls) % 10 == 0 else "train"
+
+    @classmethod
+    def generate(cls, n, rng, split="train", height=10, width=10, wall_min=0.3, wall_max=0.5, min_len=None):
+        """n random mazes of `split`: walls at a density drawn uniformly from [wall_min, wall_max],
+        S and G on random free cells, kept only if solvable with a shortest plan of at least
+        max(height, width) cells (Searchformer's rule), so that no maze is trivial."""
+        if split not in ("train", "test"):
+            raise ValueError(f"unknown maze split {split!r}; valid: train, test")
+        if not (2 <= height <= MAX_SIDE and 2 <= width <= MAX_SIDE):
+            raise ValueError(f"maze sides must be within 2..{MAX_SIDE}")
+        min_len = max(height, width) if min_len is None else min_len
+        problems, attempts = [], 0
+        while len(problems) < n:
+            attempts += 1
+            if attempts > 1000 * (n + 10):
+                raise ValueError("could not generate enough mazes: lower min_len or the wall density")
+            density = rng.uniform(wall_min, wall_max)
+            cells = [["#" if rng.random() < density else "." for _ in range(width)] for _ in range(height)]
+            free = [(r, c) for r in range(height) for c in range(width) if cells[r][c] == "."]
+            if len(free) < 2:
+                continue
+            (sr, sc), (gr, gc) = rng.sample(free, 2)
+            cells[sr][sc], cells[gr][gc] = "S", "G"
+            grid = ["".join(row) for row in cells]
+            if cls.split_of(grid) != split:
+                continue
+            length = shortest_path_length({"grid": grid})
+            if length is not None and length >= min_len:
+                problems.append({"grid": grid})
+        return problems
+
+
+def shortest_path_length(problem):
+    """Cells on a shortest S->G path (S and G included), by breadth-first search; None if none."""
+    task = Maze(problem)
+    dist, queue = {task.s: 1}, deque([task.s])
+    while queue:
+        cell = queue.popleft()
+        if cell == task.g:
+            return dist[cell]
+        for nxt in task.moves(cell):
+            if nxt not in dist:
+                dist[nxt] = dist[cell] + 1
+                queue.append(nxt)
+    return None
+
+
+def verify(problem, answer):
+    """Strict check: `answer` is a list of [row, col] cells, from S to G, every step one cell up,
+    down, left or right onto a free in-bounds cell. Never raises."""
+    if not isinstance(problem, dict) or not isinstance(answer, list) or not answer:
+        return False
+    try:
+        Maze.check(problem)
+    except ProblemError:
+        return False
+    task = Maze(problem)
+    cells = []
+    for cell in answer:
+        if not (isinstance(cell, (list, tuple)) and len(cell) == 2 and all(type(x) is int for x in cell)):
+            return False
+        cells.append(tuple(cell))
+    if cells[0] != task.s or cells[-1] != task.g or not all(task.free(*cell) for cell in cells):
+        return False
+    return all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(cells, cells[1:]))
+
+
+def is_optimal(problem, answer):
+    return verify(problem, answer) and len(answer) == shortest_path_length(problem)
+
+
+def render_ascii(problem, path=None, explored=None):
+    """The grid as text; `*` marks the path, `o` cells a search expanded."""
+    rows = [list(row) for row in problem["grid"]]
+    for r, c in explored or []:
+        if rows[r][c] == ".":
+            rows[r][c] = "o"
+    for r, c in path or []:
+        if rows[r][c] in ".o":
+            rows[r][c] = "*"
+    return "\n".join("".join(row) for row in rows)
+
+
+def render_png(problem, filename, path=None, explored=None, title=None, ax=None):
+    """Walls black, expanded cells shaded by expansion order (light = early), the path as a line,
+    S green and G red. With `ax`, draws into an existing matplotlib axis (for side-by-side plots)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    task = Maze(problem)
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    img = np.ones((task.h, task.w, 3))
+    for r in range(task.h):
+        for c in range(task.w):
+            if task.grid[r][c] == "#":
+                img[r, c] = 0.15
+    explored = list(explored or [])
+    for k, (r, c) in enumerate(explored):
+        shade = 0.35 + 0.5 * k / max(1, len(explored) - 1)
+        if 0 <= r < task.h and 0 <= c < task.w and task.grid[r][c] != "#":
+            img[r, c] = (shade, shade, 1.0)
+    ax.imshow(img, interpolation="nearest")
+    if path:
+        ys, xs = zip(*path)
+        ax.plot(xs, ys, color="orange", linewidth=2.5)
+    ax.scatter([task.s[1]], [task.s[0]], c="green", s=80, zorder=3)
+    ax.scatter([task.g[1]], [task.g[0]], c="red", s=80, zorder=3)
+    ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if own:
+        fig.tight_layout()
+        fig.savefig(filename, dpi=100)
+        plt.close(fig)
