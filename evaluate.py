@@ -1,0 +1,260 @@
+"""
+Evaluate: the measuring stick every result in this project is read with.
+
+A model is given held-out problems and its output is replayed by linearize.parse and judged by the
+task's strict verifier -- never by the model's own claim. We report:
+
+- greedy accuracy (one deterministic attempt per problem);
+- pass@k from n samples at a temperature, with the unbiased estimator of Chen et al. (2021):
+  1 - C(n-c, k) / C(n, k) for c correct out of n, averaged over problems;
+- Cover@tau: the fraction of problems whose per-sample success rate is at least tau (pass@k at large
+  k rewards lucky guessing in small answer spaces; Cover@tau does not);
+- generated tokens per problem (the compute the model spent), the rate of trace clauses that were
+  legal, and the nodes the model explored against the nodes the symbolic search needed -- including
+  how many problems the model solved that the symbolic search could not solve within the same number
+  of nodes.
+
+`--compare A.json B.json` pairs two evaluations on the same problems: how many problems only A
+solved, only B, and a paired bootstrap 95% confidence interval for the accuracy difference.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+
+import numpy as np
+import torch
+
+import linearize
+from search import run_search
+from tasks import ProblemError, get_task, load_problems
+
+
+# ------------------------------------------------------------------------------------------------
+# estimators
+
+def pass_at_k(n, c, k):
+    """Unbiased pass@k: the chance that k of the n samples, drawn without replacement, include a
+    correct one. Computed as a product to stay stable for large n."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def cover_at(rates, tau):
+    return sum(r >= tau for r in rates) / max(1, len(rates))
+
+
+def paired_bootstrap(a, b, iters=10_000, seed=0):
+    """Mean of a - b over problems, with a 95% CI from resampling problems (pairs kept together)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(iters, len(a)))
+    diffs = (a[idx] - b[idx]).mean(axis=1)
+    return float((a - b).mean()), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+
+
+def bootstrap_ci(values, iters=2000, seed=0):
+    """95% CI of a mean by resampling problems."""
+    v = np.asarray(values, float)
+    if len(v) == 0:
+        return 0.0, 0.0
+    means = v[np.random.default_rng(seed).integers(0, len(v), size=(iters, len(v)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+# ------------------------------------------------------------------------------------------------
+# running a model on problems
+
+def encode_prompts(vocab, task_name, problems):
+    task_cls = get_task(task_name)
+    return [vocab.encode(linearize.prompt_tokens(task_cls(p))) for p in problems]
+
+
+@torch.no_grad()
+def complete(model, vocab, prompts, temperature=0.0, top_k=None, batch_size=64, seed=0, device="cpu",
+             max_new_tokens=None):
+    """Continue each prompt (a list of token ids) once. Returns (generated ids, their log-probs) per
+    prompt, cut after <eos>. Prompts are batched left-padded, as model.generate expects."""
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    outs = []
+    for s in range(0, len(prompts), batch_size):
+        chunk = prompts[s:s + batch_size]
+        T = max(map(len, chunk))
+        idx = torch.full((len(chunk), T), vocab.pad, dtype=torch.long)
+        for b, p in enumerate(chunk):
+            idx[b, T - len(p):] = torch.tensor(p)
+        budget = model.config.block_size - T if max_new_tokens is None else min(max_new_tokens, model.config.block_size - T)
+        toks, logps, lens = model.generate(idx.to(device), budget, temperature=temperature, top_k=top_k,
+                                           eos_id=vocab.eos, pad_id=vocab.pad, prompt_lens=[len(p) for p in chunk],
+                                           generator=gen)
+        for b in range(len(chunk)):
+            n = int(lens[b])
+            outs.append((toks[b, :n].tolist(), logps[b, :n]))
+    return outs
+
+
+def score(task, vocab, ids):
+    """Parse generated ids against the rules (garbage included: parse never raises)."""
+    return linearize.parse(task, vocab.decode(ids))
+
+
+def greedy_accuracy(model, vocab, task_name, problems, device="cpu"):
+    task_cls = get_task(task_name)
+    outs = complete(model, vocab, encode_prompts(vocab, task_name, problems), temperature=0.0, device=device)
+    return sum(score(task_cls(p), vocab, ids).correct for p, (ids, _) in zip(problems, outs)) / max(1, len(problems))
+
+
+def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algo="astar",
+             device="cpu", seed=0, batch_size=64):
+    """All metrics for one model on one problem set, plus per-problem records for --compare."""
+    from tqdm import tqdm
+    task_cls = get_task(task_name)
+    prompts = encode_prompts(vocab, task_name, problems)
+    greedy = complete(model, vocab, prompts, 0.0, batch_size=batch_size, device=device)
+    sampled = []
+    if n:
+        flat = [p for p in prompts for _ in range(n)]
+        for s in tqdm(range(0, len(flat), batch_size * 4), desc="sampling", disable=len(flat) < 1000):
+            sampled += complete(model, vocab, flat[s:s + batch_size * 4], temperature, batch_size=batch_size,
+                                seed=seed + s, device=device)
+    rows = []
+    for i, problem in enumerate(problems):
+        task = task_cls(problem)
+        g = score(task, vocab, greedy[i][0])
+        samples = [score(task, vocab, ids) for ids, _ in sampled[i * n:(i + 1) * n]]
+        sym_full = run_search(task, algo)
+        sym_matched = run_search(task, algo, budget=g.nodes)  # the symbolic search at the model's node count
+        rows.append({"greedy": int(g.correct), "tokens": len(greedy[i][0]), "nodes": g.nodes,
+                     "steps": g.steps, "legal_steps": g.legal_steps, "error": g.error,
+                     "c": sum(s.correct for s in samples), "n": n,
+                     "sample_tokens": statistics.fmean(len(ids) for ids, _ in sampled[i * n:(i + 1) * n]) if n else 0,
+                     "sample_legal": sum(s.legal_steps for s in samples), "sample_steps": sum(s.steps for s in samples),
+                     "sym_nodes": sym_full.nodes_expanded if sym_full.solved else None,
+                     "sym_solved_at_model_nodes": int(sym_matched.solved)})
+    return summarize(rows, ks, taus, algo) | {"per_problem": rows}
+
+
+def summarize(rows, ks=(1, 8, 32), taus=(0.5,), algo="astar"):
+    greedy = [r["greedy"] for r in rows]
+    n = rows[0]["n"] if rows else 0
+    out = {"n_problems": len(rows), "n_samples": n, "greedy_acc": statistics.fmean(greedy) if rows else 0.0,
+           "greedy_acc_ci": bootstrap_ci(greedy),
+           "mean_tokens": statistics.fmean(r["tokens"] for r in rows) if rows else 0.0,
+           "legal_step_rate": sum(r["legal_steps"] for r in rows) / max(1, sum(r["steps"] for r in rows)),
+           "model_nodes_mean": statistics.fmean(r["nodes"] for r in rows) if rows else 0.0,
+           "symbolic_algo": algo,
+           "symbolic_nodes_mean": statistics.fmean(r["sym_nodes"] for r in rows if r["sym_nodes"] is not None)
+           if any(r["sym_nodes"] is not None for r in rows) else None,
+           "symbolic_acc_at_model_nodes": statistics.fmean(r["sym_solved_at_model_nodes"] for r in rows) if rows else 0.0,
+           "solved_by_model_not_symbolic_at_same_nodes": sum(r["greedy"] and not r["sym_solved_at_model_nodes"] for r in rows)}
+    if n:
+        out["pass_at_k"] = {}
+        for k in ks:
+            if k <= n:
+                vals = [pass_at_k(n, r["c"], k) for r in rows]
+                out["pass_at_k"][str(k)] = {"mean": statistics.fmean(vals), "ci": bootstrap_ci(vals)}
+        out["cover"] = {str(t): cover_at([r["c"] / n for r in rows], t) for t in taus}
+        out["mean_sample_tokens"] = statistics.fmean(r["sample_tokens"] for r in rows)
+        out["sample_legal_step_rate"] = sum(r["sample_legal"] for r in rows) / max(1, sum(r["sample_steps"] for r in rows))
+    return out
+
+
+def compare(a_path, b_path, key="greedy", k=None):
+    """Per-problem comparison of two evaluation files on the same problems."""
+    a, b = (json.load(open(p)) for p in (a_path, b_path))
+    ra, rb = a["per_problem"], b["per_problem"]
+    if len(ra) != len(rb):
+        raise SystemExit(f"error: {a_path} has {len(ra)} problems, {b_path} has {len(rb)}: not the same set")
+    if k is None:
+        sa, sb = [r[key] for r in ra], [r[key] for r in rb]
+    else:  # solved at k = at least one correct sample among n (the empirical boundary at k = n)
+        sa, sb = [pass_at_k(r["n"], r["c"], k) for r in ra], [pass_at_k(r["n"], r["c"], k) for r in rb]
+    diff, lo, hi = paired_bootstrap(sa, sb)
+    return {"a": a_path, "b": b_path, "metric": key if k is None else f"pass@{k}",
+            "acc_a": statistics.fmean(sa), "acc_b": statistics.fmean(sb),
+            "only_a": sum(x >= 0.5 and y < 0.5 for x, y in zip(sa, sb)),
+            "only_b": sum(y >= 0.5 and x < 0.5 for x, y in zip(sa, sb)),
+            "diff": diff, "ci95": [lo, hi]}
+
+
+def print_table(name, res):
+    pk = res.get("pass_at_k", {})
+    print(f"{'model':<28}{'greedy':>8}{'CI95':>15}" + "".join(f"{'pass@' + k:>9}" for k in pk)
+          + f"{'cover.5':>9}{'tokens':>8}{'legal':>7}{'nodes':>7}")
+    ci = res["greedy_acc_ci"]
+    print(f"{name[:27]:<28}{res['greedy_acc']:>8.3f}{f'[{ci[0]:.2f},{ci[1]:.2f}]':>15}"
+          + "".join(f"{v['mean']:>9.3f}" for v in pk.values())
+          + f"{res.get('cover', {}).get('0.5', float('nan')):>9.3f}{res['mean_tokens']:>8.1f}"
+          + f"{res['legal_step_rate']:>7.3f}{res['model_nodes_mean']:>7.1f}")
+    sym = res["symbolic_nodes_mean"]
+    print(f"symbolic {res['symbolic_algo']}: needs {sym if sym is None else round(sym, 1)} nodes on average; at the model's "
+          f"node count it solves {res['symbolic_acc_at_model_nodes']:.3f}; problems the model solved that it could not "
+          f"at the same count: {res['solved_by_model_not_symbolic_at_same_nodes']}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Evaluate a checkpoint on held-out problems with the strict verifier.",
+                                epilog="examples:\n  python evaluate.py --ckpt runs/x/ckpt.pt --problems data/test.jsonl --out eval.json\n"
+                                       "  python evaluate.py --compare a.json b.json\n  python evaluate.py --report runs/cpu",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", help="checkpoint written by train_sft.py or train_rl.py")
+    p.add_argument("--problems", help="JSONL in the interchange format (SoS files work too)")
+    p.add_argument("--out", help="write the results JSON here")
+    p.add_argument("--n", type=int, default=32, help="samples per problem for pass@k (use n >= 2k)")
+    p.add_argument("--k", default="1,8,32", help="comma-separated k values")
+    p.add_argument("--tau", default="0.5", help="comma-separated Cover@tau thresholds")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--algo", default="astar", help="symbolic search to compare node counts with")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="paired comparison of two result files")
+    p.add_argument("--compare-k", type=int, default=None, help="with --compare: compare pass@k instead of greedy")
+    p.add_argument("--report", metavar="RUN_DIR", help="(re)write RUN_DIR/report.md from its evaluation JSONs")
+    args = p.parse_args(argv)
+
+    if args.compare:
+        res = compare(*args.compare, k=args.compare_k)
+        print(f"{res['metric']}: A {res['acc_a']:.3f}  B {res['acc_b']:.3f}  only A {res['only_a']}  only B {res['only_b']}  "
+              f"A-B {res['diff']:+.3f}  95% CI [{res['ci95'][0]:+.3f}, {res['ci95'][1]:+.3f}]")
+        return res
+    if args.report:
+        from reproduce import write_report
+        print(write_report(args.report))
+        return None
+    if not args.ckpt or not args.problems:
+        p.error("give --ckpt and --problems (or --compare / --report)")
+    from model import pick_device
+    from train_sft import load_checkpoint, model_from_checkpoint, set_threads
+    device = args.device or pick_device()
+    set_threads(device, args.threads)
+    ckpt = load_checkpoint(args.ckpt)
+    model, vocab = model_from_checkpoint(ckpt, device)
+    try:
+        problems, _ = load_problems(args.problems, get_task(ckpt["task"]), skip_bad=args.skip_bad)
+    except (ProblemError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    problems = problems[:args.limit]
+    ks = [int(k) for k in args.k.split(",")]
+    res = evaluate(model, vocab, ckpt["task"], problems, args.n, args.temperature, ks,
+                   [float(t) for t in args.tau.split(",")], args.algo, device, args.seed, args.batch_size)
+    res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res
+    print_table(os.path.basename(os.path.dirname(os.path.abspath(args.ckpt))), res)
+    if args.out:
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(res, f)
+        os.replace(tmp, args.out)
+    return res
+
+
+if __name__ == "__main__":
+    main()

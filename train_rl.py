@@ -1,0 +1,333 @@
+"""
+RL post-training: make a trace-trained GPT better at what the verifier rewards.
+
+Supervised training taught the model to imitate one search procedure. RL lets it discover which of
+its own procedures actually succeed: sample G completions per problem (the model's own traces, with
+the log-probability of every token), score each with a reward built on the strict verifier, and push
+up the log-probability of completions that did better than their siblings. The algorithms differ only
+in small, swappable pieces:
+
+- reinforce: advantage = reward - mean reward of the group (`--rloo`: the mean of the OTHER G-1
+  samples, an unbiased leave-one-out baseline). One gradient step per batch, on-policy.
+- grpo: advantage = (r - mean) / std within the group (`--no-std` drops the division: Dr. GRPO); the
+  policy ratio to the sampling policy is clipped PPO-style, which allows `--ppo-epochs` > 1 passes
+  over the same samples; `--kl BETA` adds a penalty to the frozen starting model (k3 estimator).
+- expert-iteration (STaR / Searchformer bootstrapping): keep the correct samples (shortest first),
+  fine-tune on them with the SFT loss, repeat.
+
+`--norm token` averages the loss over all generated tokens of the batch (long traces weigh more);
+`--norm sequence` averages each sequence first. A group whose G rewards are all equal has zero
+advantage and teaches nothing: its fraction is logged, because it is usually why RL stalls.
+
+The reward: 1 for an answer the verifier accepts, 0 otherwise -- unparseable text and the model's
+own claims included. Optional: `--format-reward F` for a well-formed but wrong answer (TinyZero's
+0.1), and `--gamma` multiplies a correct answer's reward by gamma^tokens (Meta-CoT's discount:
+cheaper searches earn more).
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import asdict
+
+import torch
+
+import linearize
+from evaluate import complete, encode_prompts, evaluate, score
+from model import pick_device
+from tasks import ProblemError, get_task, load_problems
+from train_sft import (global_sum, init_distributed, load_checkpoint, model_from_checkpoint, plot_log,
+                       save_checkpoint, set_threads)
+
+
+# ------------------------------------------------------------------------------------------------
+# reward
+
+def reward(task, tokens, format_reward=0.0, gamma=None):
+    """Reward of one completion (a list of token strings). Documented range: [0, 1]. Never raises."""
+    parsed = linearize.parse(task, tokens)
+    if parsed.correct:
+        return gamma ** len(tokens) if gamma is not None else 1.0
+    return format_reward if parsed.answer is not None else 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# the pieces that differ between algorithms
+
+def advantages(rewards, group, algo="grpo", rloo=False, use_std=True, eps=1e-6):
+    """rewards: (P*G,) with each prompt's G samples adjacent. Returns advantages of the same shape."""
+    r = rewards.view(-1, group)
+    mean = r.mean(dim=1, keepdim=True)
+    if algo == "reinforce":
+        baseline = (r.sum(dim=1, keepdim=True) - r) / (group - 1) if rloo and group > 1 else mean
+        return (r - baseline).flatten()
+    adv = r - mean
+    if use_std:
+        adv = adv / (r.std(dim=1, keepdim=True, unbiased=False) + eps)
+    return adv.flatten()
+
+
+def kl_k3(logp, ref_logp):
+    """Per-token KL(policy || reference) estimate, k3 = exp(ref - p) - (ref - p) - 1: unbiased,
+    always >= 0, and exactly 0 where the two models agree."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def policy_loss(logp, old_logp, adv, mask, clip=0.2, ref_logp=None, kl=0.0, norm="token"):
+    """Clipped surrogate (PPO/GRPO). With one pass over fresh samples, ratio == 1 and this is exactly
+    REINFORCE's -A * log p gradient. logp/old_logp/ref_logp/mask: (N, T); adv: (N,)."""
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    per_token = -torch.minimum(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a)
+    if ref_logp is not None and kl:
+        per_token = per_token + kl * kl_k3(logp, ref_logp)
+    mask = mask.float()
+    if norm == "token":
+        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+    return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+
+
+def sequences(prompts, completions, pad_id):
+    """Right-padded [prompt + completion] rows, the targets' positions and a mask of completion
+    tokens, for recomputing log-probs: right padding keeps every row's positions starting at 0."""
+    rows = [p + c for p, c in zip(prompts, completions)]
+    T = max(map(len, rows))
+    idx = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), T - 1, dtype=torch.bool)
+    for b, (p, c) in enumerate(zip(prompts, completions)):
+        idx[b, :len(p) + len(c)] = torch.tensor(p + c)
+        mask[b, len(p) - 1:len(p) + len(c) - 1] = True
+    return idx[:, :-1], idx[:, 1:], mask
+
+
+def completion_logprobs(model, x, y, mask):
+    return model.token_logprobs(x, y) * mask
+
+
+def update(model, optimizer, loss, grad_clip, world):
+    """One optimizer step. Under torchrun every rank made its own rollouts: averaging the gradients
+    keeps the replicas identical (what DDP does, done by hand because RL calls token_logprobs, not
+    forward)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if world > 1:
+        import torch.distributed as dist
+        for prm in model.parameters():
+            if prm.grad is None:
+                prm.grad = torch.zeros_like(prm)
+            dist.all_reduce(prm.grad)
+            prm.grad /= world
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
+# ------------------------------------------------------------------------------------------------
+# one RL step, generic over the reward so that it can be tested on a toy problem
+
+def rl_step(model, ref, optimizer, prompts, reward_fn, args, generator, device="cpu", world=1):
+    """Sample args.group completions for each prompt, reward them, and update the model.
+    reward_fn(prompt_index, completion_ids) -> float. Returns a dict of statistics."""
+    model.eval()
+    flat = [p for p in prompts for _ in range(args.group)]
+    outs = complete(model, args.vocab, flat, args.temperature, batch_size=len(flat), device=device,
+                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)), max_new_tokens=args.max_new_tokens)
+    completions = [ids for ids, _ in outs]
+    rewards = torch.tensor([reward_fn(i // args.group, ids) for i, ids in enumerate(completions)], dtype=torch.float32)
+    groups = rewards.view(-1, args.group)
+    stats = {"reward": rewards.mean().item(), "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
+             "zero_var_groups": (groups.max(1).values == groups.min(1).values).float().mean().item(),
+             "gen_len": statistics.fmean(map(len, completions))}
+    model.train()
+    if args.algo == "expert-iteration":
+        keep = []
+        for g in range(len(prompts)):  # the shortest correct sample of each prompt
+            best = [i for i in range(g * args.group, (g + 1) * args.group) if rewards[i] > 0.5]
+            if best:
+                keep.append(min(best, key=lambda i: len(completions[i])))
+        stats["kept"] = len(keep)
+        if not global_sum(len(keep), world):
+            return stats  # nothing correct anywhere: no update (AdamW would still move the weights)
+        rows = keep or [0]  # a rank with nothing kept still joins the gradient average, with weight 0
+        x, y, mask = sequences([flat[i] for i in rows], [completions[i] for i in rows], args.vocab.pad)
+        x, y, mask = x.to(device), y.to(device), mask.to(device) & bool(keep)
+        for _ in range(args.ppo_epochs):
+            logp = completion_logprobs(model, x, y, mask)
+            loss = -(logp.sum() / mask.sum().clamp(min=1))
+            update(model, optimizer, loss, args.grad_clip, world)
+        stats["loss"] = loss.item()
+        return stats
+    adv = advantages(rewards, args.group, args.algo, args.rloo, not args.no_std).to(device)
+    x, y, mask = sequences(flat, completions, args.vocab.pad)
+    x, y, mask = x.to(device), y.to(device), mask.to(device)
+    with torch.no_grad():
+        old_logp = completion_logprobs(model, x, y, mask)
+        ref_logp = completion_logprobs(ref, x, y, mask) if ref is not None and args.kl else None
+    epochs = args.ppo_epochs if args.algo == "grpo" else 1
+    for _ in range(epochs):
+        logp = completion_logprobs(model, x, y, mask)
+        loss = policy_loss(logp, old_logp, adv, mask, args.clip, ref_logp, args.kl, args.norm)
+        update(model, optimizer, loss, args.grad_clip, world)
+    with torch.no_grad():
+        n_tok = mask.sum().clamp(min=1)
+        stats["entropy"] = -(old_logp.sum() / n_tok).item()  # mean surprisal of the sampled tokens
+        if ref_logp is not None:
+            stats["kl"] = (kl_k3(logp, ref_logp) * mask).sum().item() / n_tok.item()
+    stats["loss"] = loss.item()
+    return stats
+
+
+# ------------------------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="RL post-training of a checkpoint against the strict verifier.",
+                                epilog="example: python train_rl.py --init runs/astar/ckpt.pt --problems data/train.jsonl "
+                                       "--val data/test.jsonl --out runs/astar_grpo --algo grpo")
+    p.add_argument("--init", required=True, help="starting checkpoint (from train_sft.py)")
+    p.add_argument("--problems", required=True, help="training problems (interchange JSONL)")
+    p.add_argument("--val", help="held-out problems for greedy accuracy / pass@k during training")
+    p.add_argument("--out", required=True, help="run folder: ckpt.pt, log.jsonl, rl.png")
+    p.add_argument("--algo", choices=["reinforce", "grpo", "expert-iteration"], default="grpo")
+    p.add_argument("--rloo", action="store_true", help="reinforce: leave-one-out baseline")
+    p.add_argument("--no-std", action="store_true", help="grpo: do not divide advantages by the group std (Dr. GRPO)")
+    p.add_argument("--ppo-epochs", type=int, default=1, help="grpo: passes over each batch (clipped ratio); "
+                   "expert-iteration: SFT passes over the kept samples")
+    p.add_argument("--clip", type=float, default=0.2)
+    p.add_argument("--kl", type=float, default=0.0, help="KL penalty to the starting model (k3)")
+    p.add_argument("--norm", choices=["token", "sequence"], default="token")
+    p.add_argument("--group", type=int, default=8, help="samples per prompt (G)")
+    p.add_argument("--prompts", type=int, default=16, help="prompts per step")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens (default: the context)")
+    p.add_argument("--format-reward", type=float, default=0.0, help="reward for a well-formed wrong answer")
+    p.add_argument("--gamma", type=float, default=None, help="discount a correct answer by gamma^tokens")
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--eval-n", type=int, default=100)
+    p.add_argument("--eval-samples", type=int, default=8, help="samples per problem for pass@k during training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.group < 2 and args.algo != "expert-iteration":
+        p.error("--group must be at least 2: advantages compare samples of the same prompt")
+    for name in ("steps", "prompts", "ppo_epochs", "eval_every"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+def train(args):
+    from tqdm import tqdm
+    device = args.device or pick_device()
+    set_threads(device, args.threads)
+    rank, world = init_distributed(device)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
+    init = load_checkpoint(args.init)
+    task_name = init["task"]
+    task_cls = get_task(task_name)
+    try:
+        problems = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)[0]
+        val = load_problems(args.val, task_cls, skip_bad=args.skip_bad)[0][:args.eval_n] if args.val else None
+    except (ProblemError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    model, vocab = model_from_checkpoint(init, device)
+    ref = None
+    if args.kl:
+        ref = model_from_checkpoint(init, device)[0].eval()
+        ref.requires_grad_(False)
+    args.vocab = vocab
+    prompts = encode_prompts(vocab, task_name, problems)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    step = 0
+    if args.resume and os.path.exists(ckpt_path):
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+        print(f"resumed {ckpt_path} at step {step}")
+    elif rank == 0 and os.path.exists(log_path):
+        os.remove(log_path)
+    torch.manual_seed(args.seed)
+
+    def log(row):
+        if rank == 0:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def checkpoint():
+        if rank == 0:
+            save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            config=asdict(model.config), vocab=vocab.itos, task=task_name, step=step,
+                            rng=torch.get_rng_state(), args={k: v for k, v in vars(args).items()
+                                                             if isinstance(v, (int, float, str, bool))})
+
+    def run_eval():
+        res = evaluate(model, vocab, task_name, val, n=args.eval_samples, temperature=1.0,
+                       ks=[k for k in (1, 8, 32, 64) if k <= args.eval_samples], algo="astar", device=device,
+                       seed=args.seed)
+        row = {"step": step, "val_acc": res["greedy_acc"],
+               **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
+        log(row)
+        return row
+
+    if val and step == 0 and rank == 0:
+        tqdm.write(f"before RL: {run_eval()}")
+    bar = tqdm(total=args.steps, initial=step, disable=rank != 0 or args.quiet, desc=f"rl {args.algo}")
+    t0 = time.time()
+    while step < args.steps:
+        # which prompts a step uses is a pure function of (seed, step, rank): resumable, disjoint per rank
+        gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step * 7919 + rank)
+        pick = torch.randint(0, len(prompts), (args.prompts,), generator=gen).tolist()
+        tasks = [task_cls(problems[i]) for i in pick]
+        stats = rl_step(model, ref, optimizer, [prompts[i] for i in pick],
+                        lambda g, ids: reward(tasks[g], vocab.decode(ids), args.format_reward, args.gamma),
+                        args, gen, device, world)
+        step += 1
+        stats["reward"] = global_sum(stats["reward"], world) / world
+        log({"step": step, **stats, "time": time.time() - t0})
+        bar.update(1)
+        bar.set_postfix(reward=f"{stats['reward']:.3f}", zero_var=f"{stats['zero_var_groups']:.2f}")
+        if not math.isfinite(stats.get("loss", 0.0)):
+            raise SystemExit(f"error: loss is {stats['loss']} at RL step {step}; stopping without saving. "
+                             f"Last good checkpoint: {ckpt_path if os.path.exists(ckpt_path) else args.init}")
+        if val and rank == 0 and (step % args.eval_every == 0 or step == args.steps):
+            bar.write(f"step {step}: {run_eval()}")
+        if step % args.eval_every == 0 or step == args.steps:
+            checkpoint()
+    bar.close()
+    if rank == 0:
+        plot_rl(log_path, os.path.join(args.out, "rl.png"), f"{args.algo} from {args.init}")
+        print(f"done: {step} RL steps in {time.time() - t0:.0f}s; checkpoint {ckpt_path}")
+    return ckpt_path
+
+
+def plot_rl(log_path, png_path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(line) for line in open(log_path)]
+    steps = [r for r in rows if "reward" in r]
+    evals = [r for r in rows if "val_acc" in r]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in steps], [r["reward"] for r in steps], lw=1, label="mean reward")
+    ax.plot([r["step"] for r in steps], [r["zero_var_groups"] for r in steps], lw=1, label="zero-variance groups")
+    if evals:
+        ax.plot([r["step"] for r in evals], [r["val_acc"] for r in evals], "o-", label="held-out greedy acc")
+    ax.set_xlabel("RL step"), ax.set_ylim(0, 1.02), ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    train(parse_args())

@@ -1,0 +1,405 @@
+"""
+Supervised training: teach a GPT, from scratch, to write search traces.
+
+The data is a JSONL file made by search.py: each row holds a problem and the `trace` a symbolic
+search wrote for it. A training sequence is `<bos> prompt <sep> trace <eos>`; the model learns to
+continue the prompt, so the loss is on the trace, its answer and the end token, never on the prompt
+(the problem is given, not predicted). `--loss-on answer` trains on the answer section alone -- the
+same data, without asking the model to imitate the search -- and `--mask-wrong-branches` (Meta-CoT,
+appendix C) trains only on the clauses that lie on the solution path.
+
+Sequences are stored as one flat uint16 array plus offsets (a 500k-problem dataset is a few hundred
+MB, not tens of GB of Python lists). A batch is a random draw of whole sequences, padded to the
+longest; the draw is a pure function of (seed, step), so a resumed run sees exactly the batches an
+uninterrupted one would. Optimization is AdamW with linear warm-up and cosine decay, gradients
+clipped. Every `--eval-every` steps the model is run greedily on held-out problems and scored by the
+strict verifier. Checkpoints hold model, optimizer, config, vocabulary, step and RNG state, are
+written atomically and loaded with weights_only=True.
+
+Launched with torchrun, the same script runs DistributedDataParallel (NCCL on GPUs, gloo on CPUs):
+each rank takes its slice of every global batch, the loss is normalized by the global token count so
+that N processes compute exactly what one would, and only rank 0 logs, evaluates and saves.
+"""
+import argparse
+import json
+import math
+import os
+import pickle
+import sys
+import time
+import zipfile
+from contextlib import nullcontext
+from dataclasses import asdict
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+import linearize
+from model import GPT, GPTConfig, autocast_ctx, maybe_compile, pick_device
+from tasks import ProblemError, get_task
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+
+class TraceData:
+    """Encoded sequences in one flat uint16 array. `loss_from[i]` is the first position of sequence
+    i that is trained on; `mask` (optional, flat uint8) zeroes tokens on wrong branches."""
+
+    def __init__(self, tokens, offsets, loss_from, mask=None):
+        self.tokens, self.offsets, self.loss_from, self.mask = tokens, offsets, loss_from, mask
+
+    def __len__(self):
+        return len(self.offsets) - 1
+
+    def lengths(self):
+        return np.diff(self.offsets)
+
+    def batch(self, rows, pad_id):
+        """Inputs, targets (-1 = ignore) and loss weights for a list of sequence indices, right-padded."""
+        T = int(max(self.offsets[r + 1] - self.offsets[r] for r in rows)) - 1
+        x = torch.full((len(rows), T), pad_id, dtype=torch.long)
+        y = torch.full((len(rows), T), -1, dtype=torch.long)
+        for b, r in enumerate(rows):
+            seq = torch.from_numpy(self.tokens[self.offsets[r]:self.offsets[r + 1]].astype(np.int64))
+            n = len(seq) - 1
+            x[b, :n], y[b, :n] = seq[:-1], seq[1:]
+            y[b, :self.loss_from[r] - 1] = -1  # position t predicts token t+1: the prompt is never a target
+            if self.mask is not None:
+                keep = torch.from_numpy(self.mask[self.offsets[r] + 1:self.offsets[r + 1]].astype(bool))
+                y[b, :n][~keep] = -1
+        return x, y
+
+
+def encode_rows(path, task_name, vocab, loss_on="all", mask_wrong_branches=False, field="trace", skip_bad=False):
+    """Read a search.py output file into a TraceData. Errors name file:line and field."""
+    task_cls = get_task(task_name)
+    dtype = np.uint16 if len(vocab) < 2**16 else np.int32
+    chunks, offsets, loss_from, masks, skipped = [], [0], [], [], 0
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ProblemError(f"not valid JSON ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise ProblemError("a line must be a JSON object")
+                task_cls.check(row)
+                if not isinstance(row.get(field), str):
+                    raise ProblemError(f"missing or non-string field {field!r}")
+                task = task_cls(row)
+                prompt = linearize.prompt_tokens(task)
+                trace = row[field].split() + [linearize.EOS]
+                ids = vocab.encode(prompt + trace)
+            except ValueError as e:  # ProblemError, or a token outside the vocabulary
+                if not skip_bad:
+                    raise ProblemError(f"{path}:{lineno}: {e}") from None
+                skipped += 1
+                continue
+            start = len(prompt)
+            if loss_on == "answer":
+                end_word = max((k for k, t in enumerate(trace) if t in linearize.END_WORDS), default=0)
+                start += end_word
+            chunks.append(np.asarray(ids, dtype=dtype))
+            offsets.append(offsets[-1] + len(ids))
+            loss_from.append(start)
+            if mask_wrong_branches:
+                masks.append(np.asarray([1] * len(prompt) + linearize.solution_mask(task, trace[:-1]) + [1], np.uint8))
+    if not chunks:
+        raise ProblemError(f"{path}: no usable rows")
+    data = TraceData(np.concatenate(chunks), np.asarray(offsets, np.int64), np.asarray(loss_from, np.int64),
+                     np.concatenate(masks) if mask_wrong_branches else None)
+    return data, skipped
+
+
+def check_fits(data, block_size, path):
+    """Never truncate silently: a trace cut short teaches the model to stop searching mid-way."""
+    lengths = data.lengths() - 1  # the model sees all but the last token as input
+    over = int((lengths > block_size).sum())
+    if over:
+        raise SystemExit(f"error: {over} of {len(lengths)} sequences in {path} are longer than block_size "
+                         f"{block_size} (longest {lengths.max()}). Raise --block-size to at least "
+                         f"{lengths.max()}, or make shorter traces (e.g. --budget, or another format).")
+
+
+def batch_rows(n, batch_size, seed, step):
+    """The sequence indices of global batch `step`: walk a per-epoch shuffled order, so a batch is a
+    pure function of (seed, step) -- which is what makes exact resumption possible."""
+    per_epoch = max(1, n // batch_size)
+    epoch, k = divmod(step, per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return order[k * batch_size:(k + 1) * batch_size].tolist()
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+
+def save_checkpoint(path, **state):
+    """Write to a temporary file, then rename: a crash mid-write leaves the previous checkpoint."""
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """Load with weights_only=True: a checkpoint is data, and one carrying a pickled payload (which
+    could run code) is refused. Errors say which file and what is wrong with it."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SystemExit(f"error: checkpoint {path} does not exist") from None
+    except pickle.UnpicklingError as e:
+        raise SystemExit(f"error: refusing to load {path}: it is not a plain weights checkpoint "
+                         f"(weights_only=True rejected it: {str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise SystemExit(f"error: checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0]})") from None
+    missing = [k for k in ("model", "config", "vocab", "task", "step") if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise SystemExit(f"error: checkpoint {path} lacks field(s) {', '.join(missing)}")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt, device="cpu"):
+    model = GPT(GPTConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device), linearize.Vocab(ckpt["vocab"])
+
+
+def check_compatible(ckpt, vocab, block_size, source):
+    """A checkpoint must speak the data's language: same vocabulary, enough context."""
+    if ckpt["vocab"] != vocab.itos:
+        raise SystemExit(f"error: checkpoint field 'vocab' ({len(ckpt['vocab'])} tokens) differs from the "
+                         f"vocabulary of {source} ({len(vocab)} tokens)")
+    if ckpt["config"]["block_size"] < block_size:
+        raise SystemExit(f"error: checkpoint field 'block_size' is {ckpt['config']['block_size']}, but {source} "
+                         f"needs {block_size}")
+
+
+# ------------------------------------------------------------------------------------------------
+# distributed: one code path for 1 and N processes
+
+def init_distributed(device):
+    """(rank, world_size). Under torchrun, join the process group: NCCL on GPUs, gloo on CPUs."""
+    if "RANK" not in os.environ:
+        return 0, 1
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def global_sum(value, world):
+    if world == 1:
+        return value
+    t = torch.tensor(float(value))
+    dist.all_reduce(t)
+    return t.item()
+
+
+def lr_at(step, args):
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.max_steps - args.warmup))
+    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def set_threads(device, threads):
+    # PyTorch's default can oversubscribe small machines; be explicit
+    if device == "cpu":
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def plot_log(log_path, png_path, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(line) for line in open(log_path)]
+    train = [r for r in rows if "loss" in r]
+    evals = [r for r in rows if "val_acc" in r]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1, label="train loss")
+    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_yscale("log")
+    if evals:
+        ax2 = ax.twinx()
+        ax2.plot([r["step"] for r in evals], [r["val_acc"] for r in evals], "o-", color="C1", label="held-out greedy acc")
+        ax2.set_ylabel("accuracy"), ax2.set_ylim(0, 1)
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Train a GPT from scratch on search traces (JSONL from search.py).",
+                                epilog="example: python train_sft.py --task countdown --data data/astar.jsonl "
+                                       "--val data/test.jsonl --out runs/astar --max-steps 2000")
+    p.add_argument("--task", required=True, choices=["countdown", "maze"])
+    p.add_argument("--data", required=True, help="training JSONL written by search.py (needs a 'trace' field)")
+    p.add_argument("--val", help="held-out problems (interchange JSONL) for greedy accuracy during training")
+    p.add_argument("--out", required=True, help="run folder: ckpt.pt, log.jsonl, sft.png")
+    p.add_argument("--field", default="trace", help="which row field holds the sequence to learn")
+    p.add_argument("--loss-on", choices=["all", "answer"], default="all", help="train on the whole trace or on the answer only")
+    p.add_argument("--mask-wrong-branches", action="store_true", help="train only on clauses on the solution path")
+    m = p.add_argument_group("model")
+    m.add_argument("--n-layer", type=int, default=4)
+    m.add_argument("--n-head", type=int, default=4)
+    m.add_argument("--n-embd", type=int, default=128)
+    m.add_argument("--dropout", type=float, default=0.0)
+    m.add_argument("--block-size", type=int, default=None, help="context length (default: the longest sequence, rounded up to 64)")
+    o = p.add_argument_group("optimization")
+    o.add_argument("--batch-size", type=int, default=32, help="global batch (sequences), split across ranks")
+    o.add_argument("--max-steps", type=int, default=2000)
+    o.add_argument("--lr", type=float, default=1e-3)
+    o.add_argument("--warmup", type=int, default=100)
+    o.add_argument("--weight-decay", type=float, default=0.1)
+    o.add_argument("--grad-clip", type=float, default=1.0)
+    o.add_argument("--seed", type=int, default=0)
+    r = p.add_argument_group("running")
+    r.add_argument("--eval-every", type=int, default=500)
+    r.add_argument("--eval-n", type=int, default=100, help="held-out problems per evaluation")
+    r.add_argument("--ckpt-every", type=int, default=500)
+    r.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt")
+    r.add_argument("--device", default=None, help="cuda | mps | cpu (default: the best available)")
+    r.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    r.add_argument("--compile", action="store_true", help="torch.compile the model")
+    r.add_argument("--skip-bad", action="store_true", help="skip malformed data lines (counted) instead of failing")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    for name in ("max_steps", "batch_size", "n_layer", "n_head", "n_embd", "eval_every", "ckpt_every"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if args.n_embd % args.n_head:
+        p.error(f"--n-embd {args.n_embd} is not divisible by --n-head {args.n_head}")
+    return args
+
+
+def train(args):
+    from tqdm import tqdm
+    device = args.device or pick_device()
+    set_threads(device, args.threads)
+    rank, world = init_distributed(device)
+    if args.batch_size % world:
+        raise SystemExit(f"error: --batch-size {args.batch_size} is not divisible by {world} processes")
+    if world > 1 and device.startswith("cuda"):
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
+
+    vocab = linearize.build_vocab(args.task)
+    try:
+        data, skipped = encode_rows(args.data, args.task, vocab, args.loss_on, args.mask_wrong_branches,
+                                    args.field, args.skip_bad)
+        val = None
+        if args.val:
+            from tasks import load_problems
+            val = load_problems(args.val, get_task(args.task), skip_bad=args.skip_bad)[0][:args.eval_n]
+    except (ProblemError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if skipped and rank == 0:
+        print(f"skipped {skipped} malformed lines in {args.data}")
+    longest = int(data.lengths().max()) - 1
+    block_size = args.block_size or 64 * math.ceil(longest / 64)
+    check_fits(data, block_size, args.data)
+
+    torch.manual_seed(args.seed)
+    config = GPTConfig(block_size=block_size, vocab_size=len(vocab), n_layer=args.n_layer, n_head=args.n_head,
+                       n_embd=args.n_embd, dropout=args.dropout)
+    model = GPT(config).to(device)
+    optimizer = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
+    step = 0
+    if args.resume and os.path.exists(ckpt_path):
+        ckpt = load_checkpoint(ckpt_path)
+        check_compatible(ckpt, vocab, block_size, args.data)
+        if GPTConfig(**ckpt["config"]) != config:
+            raise SystemExit(f"error: {ckpt_path} was trained with model config {ckpt['config']}, not {asdict(config)}")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["rng"])
+        step = ckpt["step"]
+        if rank == 0:
+            print(f"resumed {ckpt_path} at step {step}")
+    elif rank == 0 and os.path.exists(log_path):
+        os.remove(log_path)  # a fresh run starts a fresh log
+    raw_model = model
+    model = maybe_compile(model, args.compile)
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.startswith("cuda") else None)
+    if rank == 0:
+        print(f"{len(data)} sequences, longest {longest} tokens, block_size {block_size}, "
+              f"{raw_model.num_params() / 1e6:.2f}M parameters, device {device}, {world} process(es)")
+
+    def checkpoint():
+        save_checkpoint(ckpt_path, model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
+                        config=asdict(config), vocab=vocab.itos, task=args.task, step=step,
+                        rng=torch.get_rng_state(), args={k: v for k, v in vars(args).items() if v is not None})
+
+    def log(row):
+        with open(log_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    local = args.batch_size // world
+    bar = tqdm(total=args.max_steps, initial=step, disable=rank != 0 or args.quiet, desc="sft")
+    t0, tokens_seen = time.time(), 0
+    model.train()
+    while step < args.max_steps:
+        rows = batch_rows(len(data), args.batch_size, args.seed, step)
+        rows = rows[rank * local:(rank + 1) * local]
+        x, y = data.batch(rows, vocab.pad)
+        x, y = x.to(device), y.to(device)
+        lr = lr_at(step, args)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        # normalize by the GLOBAL count of trained tokens: DDP averages gradients over ranks, so
+        # multiplying by world gives exactly the single-process loss and gradient
+        n_local = int((y != -1).sum())
+        n_global = global_sum(n_local, world)
+        with autocast_ctx(device):
+            logits, _ = model(x)
+        per_token = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten(),
+                                                      ignore_index=-1, reduction="sum")
+        loss = per_token * world / max(n_global, 1)
+        reported = global_sum(per_token.item(), world) / max(n_global, 1)
+        if not math.isfinite(reported):
+            last = f"{ckpt_path} (step {torch.load(ckpt_path, weights_only=True)['step']})" if os.path.exists(ckpt_path) else "none"
+            raise SystemExit(f"error: loss is {reported} at step {step}; stopping without saving. "
+                             f"Last good checkpoint: {last}. Try a lower --lr.")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        step += 1
+        tokens_seen += global_sum(x.numel(), world)
+        if rank == 0:
+            bar.update(1)
+            bar.set_postfix(loss=f"{reported:.4f}")
+            if step % 10 == 0 or step == args.max_steps:
+                log({"step": step, "loss": reported, "lr": lr, "tok_per_s": tokens_seen / (time.time() - t0)})
+            if val and (step % args.eval_every == 0 or step == args.max_steps):
+                from evaluate import greedy_accuracy
+                acc = greedy_accuracy(raw_model, vocab, args.task, val, device)
+                log({"step": step, "val_acc": acc})
+                bar.write(f"step {step}: loss {reported:.4f}, held-out greedy accuracy {acc:.3f}")
+                model.train()
+            if step % args.ckpt_every == 0 or step == args.max_steps:
+                checkpoint()
+    bar.close()
+    if rank == 0:
+        plot_log(log_path, os.path.join(args.out, "sft.png"), f"SFT on {os.path.basename(args.data)}")
+        print(f"done: {step} steps in {time.time() - t0:.0f}s; checkpoint {ckpt_path}")
+    if world > 1:
+        dist.destroy_process_group()
+    return ckpt_path
+
+
+if __name__ == "__main__":
+    train(parse_args())
