@@ -268,6 +268,8 @@ def parse_args(argv=None):
     r.add_argument("--eval-n", type=int, default=100, help="held-out problems per evaluation")
     r.add_argument("--ckpt-every", type=int, default=500)
     r.add_argument("--resume", action="store_true", help="continue from OUT/ckpt.pt")
+    r.add_argument("--stop-after", type=int, default=None,
+                   help="checkpoint and exit after this many steps of the schedule (for time-boxed jobs; --resume continues)")
     r.add_argument("--device", default=None, help="cuda | mps | cpu (default: the best available)")
     r.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -350,7 +352,8 @@ def train(args):
     bar = tqdm(total=args.max_steps, initial=step, disable=rank != 0 or args.quiet, desc="sft")
     t0, tokens_seen = time.time(), 0
     model.train()
-    while step < args.max_steps:
+    stop = min(args.max_steps, args.stop_after or args.max_steps)
+    while step < stop:
         rows = batch_rows(len(data), args.batch_size, args.seed, step)
         rows = rows[rank * local:(rank + 1) * local]
         x, y = data.batch(rows, vocab.pad)
@@ -382,7 +385,7 @@ def train(args):
         if rank == 0:
             bar.update(1)
             bar.set_postfix(loss=f"{reported:.4f}")
-            if step % 10 == 0 or step == args.max_steps:
+            if step % 10 == 0 or step == stop:
                 log({"step": step, "loss": reported, "lr": lr, "tok_per_s": tokens_seen / (time.time() - t0)})
             if val and (step % args.eval_every == 0 or step == args.max_steps):
                 from evaluate import greedy_accuracy
@@ -390,7 +393,7 @@ def train(args):
                 log({"step": step, "val_acc": acc})
                 bar.write(f"step {step}: loss {reported:.4f}, held-out greedy accuracy {acc:.3f}")
                 model.train()
-            if step % args.ckpt_every == 0 or step == args.max_steps:
+            if step % args.ckpt_every == 0 or step == stop:
                 checkpoint()
     bar.close()
     if rank == 0:

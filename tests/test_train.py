@@ -1,0 +1,233 @@
+"""SFT data, training loop, checkpoints and the evaluation estimators."""
+import itertools
+import json
+import math
+import os
+import random
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import evaluate
+import linearize
+import search
+import train_sft
+from tasks import ProblemError
+from tasks.countdown import Countdown
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    search.main(["--task", "countdown", "--generate", "64", "--n-nums", "3", "--num-max", "12", "--target-max", "30",
+                 "--out", str(d / "problems.jsonl")])
+    for fmt in ("astar", "solution"):
+        search.main(["--task", "countdown", "--algo", "astar", "--format", fmt, "--problems", str(d / "problems.jsonl"),
+                     "--out", str(d / f"{fmt}.jsonl"), "--workers", "1"])
+    return d
+
+
+def sft_args(data_dir, out, *extra):
+    return train_sft.parse_args(["--task", "countdown", "--data", str(data_dir / "astar.jsonl"), "--out", str(out),
+                                 "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--batch-size", "8",
+                                 "--warmup", "2", "--threads", "1", "--quiet", "--device", "cpu", *extra])
+
+
+def read_losses(out):
+    return [r["loss"] for r in map(json.loads, open(os.path.join(out, "log.jsonl"))) if "loss" in r]
+
+
+def test_batch_masks_the_prompt(data_dir):
+    vocab = linearize.build_vocab("countdown")
+    data, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab)
+    rows = [0, 1, 2]
+    x, y = data.batch(rows, vocab.pad)
+    for b, r in enumerate(rows):
+        seq = data.tokens[data.offsets[r]:data.offsets[r + 1]]
+        prompt_len = data.loss_from[r]
+        assert seq[prompt_len - 1] == vocab.sep
+        assert (y[b, :prompt_len - 1] == -1).all()  # no prompt token is ever a target
+        n = len(seq) - 1
+        assert y[b, prompt_len - 1:n].tolist() == seq[prompt_len:].tolist()  # the whole trace and <eos> are
+        assert (y[b, n:] == -1).all()
+
+
+def test_answer_only_and_wrong_branch_masks(data_dir):
+    vocab = linearize.build_vocab("countdown")
+    full, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab)
+    ans, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab, loss_on="answer")
+    masked, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab, mask_wrong_branches=True)
+    _, y_full = full.batch([0], vocab.pad)
+    _, y_ans = ans.batch([0], vocab.pad)
+    _, y_mask = masked.batch([0], vocab.pad)
+    trained = lambda y: vocab.decode(y[0][y[0] != -1].tolist())
+    assert trained(y_ans)[0] == "answer" and trained(y_ans)[-1] == linearize.EOS
+    assert len(trained(y_ans)) < len(trained(y_mask)) < len(trained(y_full))
+
+
+def test_bad_data_names_file_and_line(tmp_path, data_dir):
+    bad = tmp_path / "bad.jsonl"
+    lines = open(data_dir / "astar.jsonl").read().splitlines()
+    bad.write_text("\n".join([lines[0], '{"nums": [1, 2], "target": "x", "trace": "answer"}'] + lines[1:3]) + "\n")
+    vocab = linearize.build_vocab("countdown")
+    with pytest.raises(ProblemError, match=r"bad.jsonl:2: .*target"):
+        train_sft.encode_rows(bad, "countdown", vocab)
+    data, skipped = train_sft.encode_rows(bad, "countdown", vocab, skip_bad=True)
+    assert skipped == 1 and len(data) == 3
+
+
+def test_too_long_sequences_are_refused_not_truncated(data_dir, tmp_path):
+    with pytest.raises(SystemExit, match=r"longer than block_size 16.*--block-size"):
+        train_sft.train(sft_args(data_dir, tmp_path / "r", "--block-size", "16", "--max-steps", "1"))
+
+
+def test_impossible_configs_are_refused(data_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        sft_args(data_dir, tmp_path, "--n-embd", "30", "--n-head", "4")
+    with pytest.raises(SystemExit):
+        sft_args(data_dir, tmp_path, "--max-steps", "0")
+
+
+def test_training_is_deterministic_and_resume_matches(data_dir, tmp_path):
+    train_sft.train(sft_args(data_dir, tmp_path / "a", "--max-steps", "20", "--ckpt-every", "10"))
+    train_sft.train(sft_args(data_dir, tmp_path / "b", "--max-steps", "20", "--ckpt-every", "10"))
+    assert read_losses(tmp_path / "a") == read_losses(tmp_path / "b")
+    # interrupted at step 10, then resumed: same losses and the same final weights as straight through
+    train_sft.train(sft_args(data_dir, tmp_path / "c", "--max-steps", "20", "--stop-after", "10"))
+    ckpt10 = train_sft.load_checkpoint(tmp_path / "c" / "ckpt.pt")
+    assert ckpt10["step"] == 10
+    args = sft_args(data_dir, tmp_path / "c", "--max-steps", "20", "--resume")
+    train_sft.train(args)
+    assert read_losses(tmp_path / "c") == read_losses(tmp_path / "a")
+    wa = train_sft.load_checkpoint(tmp_path / "a" / "ckpt.pt")["model"]
+    wc = train_sft.load_checkpoint(tmp_path / "c" / "ckpt.pt")["model"]
+    assert all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_checkpoint_round_trip_and_refusals(data_dir, tmp_path):
+    train_sft.train(sft_args(data_dir, tmp_path / "r", "--max-steps", "2"))
+    path = tmp_path / "r" / "ckpt.pt"
+    ckpt = train_sft.load_checkpoint(path)
+    model, vocab = train_sft.model_from_checkpoint(ckpt)
+    again, _ = train_sft.model_from_checkpoint(train_sft.load_checkpoint(path))
+    x = torch.randint(0, len(vocab), (2, 10))
+    assert torch.equal(model(x)[0], again(x)[0])
+    # a truncated file is an error that names it, not a crash
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(SystemExit, match="cut.pt.*corrupt"):
+        train_sft.load_checkpoint(tmp_path / "cut.pt")
+    # a vocabulary or context that does not match the data names the field
+    with pytest.raises(SystemExit, match="'vocab'"):
+        train_sft.check_compatible(ckpt, linearize.build_vocab("maze"), 8, "maze data")
+    with pytest.raises(SystemExit, match="'block_size'"):
+        train_sft.check_compatible(ckpt, vocab, 10_000, "long data")
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_pickle_payload_checkpoint_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": {}, "config": {}, "vocab": [], "task": "countdown", "step": 0, "evil": Payload()},
+               tmp_path / "evil.pt")
+    with pytest.raises(SystemExit, match="refusing to load"):
+        train_sft.load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_tiny_dataset_overfits(data_dir, tmp_path):
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(open(data_dir / "astar.jsonl").readlines()[:4]))
+    args = train_sft.parse_args(["--task", "countdown", "--data", str(small), "--out", str(tmp_path / "o"),
+                                 "--n-layer", "2", "--n-head", "2", "--n-embd", "64", "--batch-size", "4",
+                                 "--max-steps", "150", "--lr", "3e-3", "--warmup", "10", "--threads", "1", "--quiet"])
+    train_sft.train(args)
+    assert read_losses(tmp_path / "o")[-1] < 0.05
+
+
+# ------------------------------------------------------------------------------------------------
+# estimators against brute force
+
+def brute_pass_at_k(n, c, k):
+    outcomes = [1] * c + [0] * (n - c)
+    subsets = list(itertools.combinations(range(n), k))
+    return sum(any(outcomes[i] for i in s) for s in subsets) / len(subsets)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8])
+def test_pass_at_k_equals_enumeration(n):
+    for c in range(n + 1):
+        for k in range(1, n + 1):
+            assert evaluate.pass_at_k(n, c, k) == pytest.approx(brute_pass_at_k(n, c, k), abs=1e-12)
+
+
+def test_cover_and_bootstrap():
+    assert evaluate.cover_at([0.0, 0.5, 0.49, 1.0], 0.5) == 0.5
+    a = [1] * 30 + [0] * 70
+    diff, lo, hi = evaluate.paired_bootstrap(a, a)
+    assert diff == lo == hi == 0
+    diff, lo, hi = evaluate.paired_bootstrap([1] * 100, [0] * 100)
+    assert diff == lo == hi == 1
+    rng = random.Random(0)
+    a = [rng.random() < 0.6 for _ in range(400)]
+    b = [rng.random() < 0.4 for _ in range(400)]
+    diff, lo, hi = evaluate.paired_bootstrap(a, b)
+    assert lo < diff < hi and lo > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# the evaluator, fed by an oracle and by garbage
+
+class ScriptedModel:
+    """Stands in for a GPT: answers each prompt with a fixed continuation."""
+
+    def __init__(self, replies, vocab, block_size=2048):
+        self.replies, self.vocab = replies, vocab
+        self.config = SimpleNamespace(block_size=block_size)
+
+    def eval(self):
+        return self
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=0,
+                 prompt_lens=None, generator=None):
+        rows = [self.replies(idx[b, idx.size(1) - prompt_lens[b]:].tolist())[:max_new_tokens] for b in range(len(idx))]
+        N = max(map(len, rows))
+        toks = torch.full((len(rows), N), pad_id)
+        for b, r in enumerate(rows):
+            toks[b, :len(r)] = torch.tensor(r)
+        return toks, torch.zeros(len(rows), N), torch.tensor([len(r) for r in rows])
+
+
+def test_oracle_scores_100_and_garbage_scores_0(data_dir):
+    vocab = linearize.build_vocab("countdown")
+    rows = [json.loads(line) for line in open(data_dir / "astar.jsonl")]
+    problems = [{"nums": r["nums"], "target": r["target"]} for r in rows]
+    by_prompt = {tuple(vocab.encode(linearize.prompt_tokens(Countdown(r)))): vocab.encode(r["trace"].split() + [linearize.EOS])
+                 for r in rows}
+    oracle = ScriptedModel(lambda p: by_prompt[tuple(p)], vocab)
+    res = evaluate.evaluate(oracle, vocab, "countdown", problems, n=4, ks=(1, 4))
+    assert res["greedy_acc"] == 1.0 and res["pass_at_k"]["4"]["mean"] == 1.0 and res["legal_step_rate"] == 1.0
+    assert res["model_nodes_mean"] == pytest.approx(np.mean([r["nodes_expanded"] for r in rows]))
+    rng = random.Random(0)
+    garbage = ScriptedModel(lambda p: [rng.randrange(len(vocab)) for _ in range(rng.randrange(0, 40))], vocab)
+    res = evaluate.evaluate(garbage, vocab, "countdown", problems, n=4, ks=(1, 4))
+    assert res["greedy_acc"] == 0.0 and res["pass_at_k"]["4"]["mean"] == 0.0
+    # a self-congratulating reply that claims success with a wrong answer earns nothing either
+    liar = ScriptedModel(lambda p: vocab.encode(["answer", "1", "+", "1", "=", "2", linearize.EOS]), vocab)
+    assert evaluate.evaluate(liar, vocab, "countdown", problems[:8], n=0)["greedy_acc"] == 0.0
+
+
+def test_compare_counts_and_ci(tmp_path):
+    def write(name, greedy):
+        path = tmp_path / name
+        path.write_text(json.dumps({"per_problem": [{"greedy": g, "n": 0, "c": 0} for g in greedy]}))
+        return str(path)
+    a = write("a.json", [1, 1, 0, 0, 1])
+    b = write("b.json", [1, 0, 1, 0, 0])
+    res = evaluate.compare(a, b)
+    assert (res["only_a"], res["only_b"]) == (2, 1)
+    assert res["diff"] == pytest.approx(0.2) and res["ci95"][0] <= 0.2 <= res["ci95"][1]
