@@ -1,0 +1,142 @@
+"""
+CPU benchmark of model.GPT, every ratio measured side by side in one run:
+
+1. training tokens/s (forward + backward + AdamW step) against a baseline assembled from
+   torch.nn.TransformerEncoderLayer with the same architecture;
+2. generation tokens/s with the KV cache against full recomputation, same model and prompts;
+3. achieved training FLOP/s as a fraction of a measured fp32 matmul peak.
+
+    python benchmarks/bench_model.py [--threads N] [--quick]
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from model import GPT, GPTConfig  # noqa: E402
+
+
+class TorchBaseline(nn.Module):
+    """GPT's architecture from stock PyTorch parts: pre-LN causal encoder layers, tied head."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = nn.Embedding(c.block_size, c.n_embd)
+        layer = nn.TransformerEncoderLayer(c.n_embd, c.n_head, dim_feedforward=4 * c.n_embd, dropout=0.0,
+                                           activation='gelu', batch_first=True, norm_first=True, bias=False)
+        self.encoder = nn.TransformerEncoder(layer, c.n_layer, enable_nested_tensor=False)
+        self.ln_f = nn.LayerNorm(c.n_embd, bias=False)
+        self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.head.weight = self.wte.weight
+        self.register_buffer('mask', nn.Transformer.generate_square_subsequent_mask(c.block_size), persistent=False)
+
+    def forward(self, idx, targets):
+        T = idx.size(1)
+        x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
+        # is_causal lets MultiheadAttention hand SDPA its causal kernel instead of the additive mask
+        x = self.encoder(x, mask=self.mask[:T, :T], is_causal=True)
+        logits = self.head(self.ln_f(x))
+        return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+def best_time(fn, reps):
+    """Fastest of reps calls: other processes on the machine only ever add time."""
+    best = float('inf')
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def matmul_peak(n=2048, reps=10):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    return 2 * n ** 3 / best_time(lambda: a @ b, reps)
+
+
+def train_step(model, opt, x, y):
+    def step():
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def bench_training(name, cfg, batch, warmup, rounds, peak):
+    torch.manual_seed(0)
+    models = {'model.GPT': GPT(cfg), 'nn.TransformerEncoderLayer': TorchBaseline(cfg)}
+    x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size))
+    y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size))
+    steps = {}
+    for label, m in models.items():
+        # identical fused AdamW and decay split for both, so only the model differs
+        steps[label] = train_step(m.train(), GPT.configure_optimizers(m, 0.1, 3e-4, (0.9, 0.95)), x, y)
+        for _ in range(warmup):
+            steps[label]()
+    times = {label: float('inf') for label in models}
+    for _ in range(rounds):  # interleaved, so a busy moment on the machine can hit either model
+        for label, step in steps.items():
+            times[label] = min(times[label], best_time(step, 1))
+    n = models['model.GPT'].num_params()  # excludes wpe (a lookup, no matmul); the tied head is counted
+    base = models['nn.TransformerEncoderLayer']
+    assert n == sum(p.numel() for p in base.parameters()) - base.wpe.weight.numel(), 'architectures differ'
+    flops_per_token = 6 * n + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
+    print(f'\n[train] {name}: {n / 1e6:.2f}M params (excl. wpe), {cfg.n_layer}L x {cfg.n_embd} x {cfg.n_head}h, '
+          f'batch {batch} x {cfg.block_size}, FLOP/token = 6N + 12*L*C*T = {flops_per_token / 1e6:.1f}M')
+    print(f'  {"model":<28}{"tok/s":>10}{"GFLOP/s":>10}{"of peak":>9}')
+    tok_s = {label: batch * cfg.block_size / t for label, t in times.items()}
+    for label, r in tok_s.items():
+        print(f'  {label:<28}{r:>10.0f}{r * flops_per_token / 1e9:>10.1f}{r * flops_per_token / peak:>9.1%}')
+    print(f'  ratio model.GPT / baseline: {tok_s["model.GPT"] / tok_s["nn.TransformerEncoderLayer"]:.2f}x')
+
+
+def bench_generation(cfg, batch, new_tokens, reps):
+    torch.manual_seed(0)
+    model = GPT(cfg).eval()
+    lens = torch.randint(16, 49, (batch,))
+    idx = torch.randint(1, cfg.vocab_size, (batch, int(lens.max())))
+    def timed(fn, reps):
+        return best_time(lambda: fn(idx, new_tokens, temperature=1.0, prompt_lens=lens), reps)
+    model.generate(idx, 8, prompt_lens=lens), model.generate_nocache(idx, 8, prompt_lens=lens)  # warm-up
+    t_cache, t_nocache = timed(model.generate, reps), timed(model.generate_nocache, 1)
+    print(f'\n[generate] {model.num_params() / 1e6:.2f}M params, batch {batch}, {new_tokens} new tokens each, '
+          f'left-padded prompts of 16-48 tokens, sampling, no eos')
+    print(f'  {"path":<28}{"tok/s":>10}')
+    print(f'  {"KV cache":<28}{batch * new_tokens / t_cache:>10.0f}')
+    print(f'  {"full recompute":<28}{batch * new_tokens / t_nocache:>10.0f}')
+    print(f'  speedup: {t_nocache / t_cache:.1f}x')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--threads', type=int, default=os.cpu_count())
+    parser.add_argument('--quick', action='store_true', help='fewer and shorter timings (~30 s)')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU')
+    peak = matmul_peak()
+    print(f'fp32 matmul peak (2048^3, best of 10): {peak / 1e9:.1f} GFLOP/s')
+    small = GPTConfig(block_size=256, vocab_size=1100, n_layer=4, n_head=4, n_embd=128)
+    large = GPTConfig(block_size=256, vocab_size=1100, n_layer=6, n_head=6, n_embd=384)
+    # generation needs 48 + 256 positions; the extra position embeddings cost nothing per token
+    gen = GPTConfig(**{**vars(small), 'block_size': 512})
+    if args.quick:
+        bench_training('0.9M', small, batch=8, warmup=2, rounds=3, peak=peak)
+        bench_training('10M', large, batch=2, warmup=1, rounds=3, peak=peak)
+        bench_generation(gen, batch=32, new_tokens=32, reps=2)
+    else:
+        bench_training('0.9M', small, batch=16, warmup=3, rounds=8, peak=peak)
+        bench_training('10M', large, batch=4, warmup=2, rounds=6, peak=peak)
+        bench_generation(gen, batch=32, new_tokens=256, reps=3)
+
+if __name__ == '__main__':
+    main()

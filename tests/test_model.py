@@ -1,0 +1,136 @@
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from model import GPT, GPTConfig, sample  # noqa: E402
+
+V = 32
+
+
+def tiny(block_size=64, seed=0, double=False):
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(block_size=block_size, vocab_size=V, n_layer=2, n_head=2, n_embd=32)).eval()
+    # float64 makes cache-vs-recompute rounding ~1e-15, so argmax ties can't flip a greedy token
+    return model.double() if double else model
+
+
+def left_pad(prompts, pad_id=0):
+    T = max(len(p) for p in prompts)
+    idx = torch.full((len(prompts), T), pad_id, dtype=torch.long)
+    for b, p in enumerate(prompts):
+        idx[b, T - len(p):] = torch.tensor(p)
+    return idx, torch.tensor([len(p) for p in prompts])
+
+
+def random_prompts(lengths, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(1, V, (n,), generator=g).tolist() for n in lengths]
+
+
+def test_causality():
+    model = tiny()
+    idx = torch.randint(0, V, (2, 20))
+    logits, _ = model(idx)
+    changed = idx.clone()
+    changed[:, 12] = (changed[:, 12] + 1) % V
+    logits2, _ = model(changed)
+    assert torch.equal(logits[:, :12], logits2[:, :12])
+    assert not torch.allclose(logits[:, 12:], logits2[:, 12:])
+
+
+def test_greedy_cache_matches_recompute_with_ragged_prompts():
+    model = tiny(double=True)
+    idx, lens = left_pad(random_prompts([3, 9, 1, 6, 9]))
+    a = model.generate(idx, 30, temperature=0, prompt_lens=lens)
+    b = model.generate_nocache(idx, 30, temperature=0, prompt_lens=lens)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[2], b[2])
+    assert torch.allclose(a[1], b[1], atol=1e-10)
+    # left padding must be invisible: each row continues exactly as it would alone
+    for row, p in enumerate(random_prompts([3, 9, 1, 6, 9])):
+        alone = model.generate(torch.tensor([p]), 30, temperature=0)[0]
+        assert torch.equal(alone[0], a[0][row])
+
+
+def test_eos_stops_rows_and_pads():
+    model = tiny(double=True)
+    idx, lens = left_pad(random_prompts([4, 7, 2, 7]))
+    free = model.generate(idx, 20, temperature=0, prompt_lens=lens)[0]
+    eos = int(free[0, 3])  # a token row 0 emits at step 3, so at least that row stops there
+    for gen in (model.generate, model.generate_nocache):
+        tokens, logprobs, lengths = gen(idx, 20, temperature=0, eos_id=eos, pad_id=0, prompt_lens=lens)
+        assert torch.equal(tokens, model.generate_nocache(idx, 20, temperature=0, eos_id=eos, prompt_lens=lens)[0])
+        assert lengths[0] <= 4 and tokens.size(1) == lengths.max()
+        for b in range(len(lens)):
+            n = int(lengths[b])
+            assert torch.equal(tokens[b, :n], free[b, :n])
+            if n < 20:
+                assert tokens[b, n - 1] == eos and eos not in tokens[b, :n - 1].tolist()
+            assert (tokens[b, n:] == 0).all() and (logprobs[b, n:] == 0).all()
+
+
+def test_sampling_deterministic_and_logprobs_match():
+    model = tiny()
+    idx, lens = left_pad(random_prompts([5, 2, 8]))
+    runs = [model.generate(idx, 25, temperature=0.8, top_k=10, prompt_lens=lens,
+                           generator=torch.Generator().manual_seed(7)) for _ in range(2)]
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    tokens, logprobs, _ = runs[0]
+    assert logprobs.dtype == torch.float32 and (logprobs < 0).all()
+    for b in range(len(lens)):
+        seq = torch.cat([idx[b, idx.size(1) - lens[b]:], tokens[b]])[None]
+        recomputed = model.token_logprobs(seq[:, :-1], seq[:, 1:])[0, -tokens.size(1):]
+        assert torch.allclose(recomputed, logprobs[b], atol=1e-4)
+
+
+def test_sampler_follows_distribution():
+    logits = torch.tensor([0.0, 1.0, 2.0, -1e9, 0.5]).repeat(100_000, 1)
+    g = torch.Generator().manual_seed(0)
+    freq = torch.bincount(sample(logits, 1.0, None, g), minlength=5) / len(logits)
+    assert torch.allclose(freq, logits[0].softmax(-1), atol=0.01)
+    freq = torch.bincount(sample(logits, 0.5, 2, g), minlength=5) / len(logits)
+    expected = torch.zeros(5)
+    expected[1:3] = (logits[0, 1:3] / 0.5).softmax(-1)
+    assert torch.allclose(freq, expected, atol=0.01)
+
+
+def test_loss_mask_excludes_prompt():
+    model = tiny()
+    idx, targets = torch.randint(0, V, (3, 16)), torch.randint(0, V, (3, 16))
+    mask = torch.zeros(3, 16, dtype=torch.bool)
+    mask[:, 6:] = True
+    targets[1, 10] = -1
+    logits, loss = model(idx, targets, mask)
+    changed = targets.clone()
+    changed[:, :6] = (changed[:, :6] + 5) % V
+    assert torch.equal(loss, model(idx, changed, mask)[1])
+    keep = mask & (targets != -1)
+    expected = F.cross_entropy(logits[keep], targets[keep])
+    assert torch.allclose(loss, expected, atol=1e-6)
+    assert torch.allclose(loss, model(idx, targets, mask.float())[1])
+
+
+def test_overfits_tiny_dataset():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=V, n_layer=2, n_head=2, n_embd=48))
+    data = torch.randint(0, V, (4, 17))
+    opt = model.configure_optimizers(weight_decay=0.0, lr=3e-3, betas=(0.9, 0.99))
+    for _ in range(300):
+        _, loss = model(data[:, :-1], data[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+
+
+def test_generate_rejects_overlong():
+    model = tiny(block_size=16)
+    idx, lens = left_pad(random_prompts([4, 10]))
+    with pytest.raises(ValueError, match='block_size'):
+        model.generate(idx, 7, prompt_lens=lens)
+    with pytest.raises(ValueError, match='block_size'):
+        model.generate_nocache(idx, 7, prompt_lens=lens)
+    model.generate(idx, 6, prompt_lens=lens)  # exactly block_size is fine
