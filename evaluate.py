@@ -109,7 +109,10 @@ def greedy_accuracy(model, vocab, task_name, problems, device="cpu"):
     return sum(score(task_cls(p), vocab, ids).correct for p, (ids, _) in zip(problems, outs)) / max(1, len(problems))
 
 
-def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algo="astar",
+SYMBOLIC = ("astar", "dfs", "bfs", "mcts")
+
+
+def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
              device="cpu", seed=0, batch_size=64):
     """All metrics for one model on one problem set, plus per-problem records for --compare."""
     from tqdm import tqdm
@@ -127,31 +130,31 @@ def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8,
         task = task_cls(problem)
         g = score(task, vocab, greedy[i][0])
         samples = [score(task, vocab, ids) for ids, _ in sampled[i * n:(i + 1) * n]]
-        sym_full = run_search(task, algo)
-        sym_matched = run_search(task, algo, budget=g.nodes)  # the symbolic search at the model's node count
+        # each symbolic search, unbounded and then held to the node count the model used
+        sym_nodes = {a: run_search(task, a).nodes_expanded for a in algos}
+        sym_matched = {a: int(run_search(task, a, budget=g.nodes).solved) for a in algos}
         rows.append({"greedy": int(g.correct), "tokens": len(greedy[i][0]), "nodes": g.nodes,
                      "steps": g.steps, "legal_steps": g.legal_steps, "error": g.error,
                      "c": sum(s.correct for s in samples), "n": n,
                      "sample_tokens": statistics.fmean(len(ids) for ids, _ in sampled[i * n:(i + 1) * n]) if n else 0,
                      "sample_legal": sum(s.legal_steps for s in samples), "sample_steps": sum(s.steps for s in samples),
-                     "sym_nodes": sym_full.nodes_expanded if sym_full.solved else None,
-                     "sym_solved_at_model_nodes": int(sym_matched.solved)})
-    return summarize(rows, ks, taus, algo) | {"per_problem": rows}
+                     "sym_nodes": sym_nodes, "sym_at_model_nodes": sym_matched,
+                     "sym_any_at_model_nodes": int(any(sym_matched.values()))})
+    return summarize(rows, ks, taus) | {"per_problem": rows}
 
 
-def summarize(rows, ks=(1, 8, 32), taus=(0.5,), algo="astar"):
+def summarize(rows, ks=(1, 8, 32), taus=(0.5,)):
     greedy = [r["greedy"] for r in rows]
     n = rows[0]["n"] if rows else 0
     out = {"n_problems": len(rows), "n_samples": n, "greedy_acc": statistics.fmean(greedy) if rows else 0.0,
            "greedy_acc_ci": bootstrap_ci(greedy),
            "mean_tokens": statistics.fmean(r["tokens"] for r in rows) if rows else 0.0,
-           "legal_step_rate": sum(r["legal_steps"] for r in rows) / max(1, sum(r["steps"] for r in rows)),
+           "legal_step_rate": _rate(sum(r["legal_steps"] for r in rows), sum(r["steps"] for r in rows)),
            "model_nodes_mean": statistics.fmean(r["nodes"] for r in rows) if rows else 0.0,
-           "symbolic_algo": algo,
-           "symbolic_nodes_mean": statistics.fmean(r["sym_nodes"] for r in rows if r["sym_nodes"] is not None)
-           if any(r["sym_nodes"] is not None for r in rows) else None,
-           "symbolic_acc_at_model_nodes": statistics.fmean(r["sym_solved_at_model_nodes"] for r in rows) if rows else 0.0,
-           "solved_by_model_not_symbolic_at_same_nodes": sum(r["greedy"] and not r["sym_solved_at_model_nodes"] for r in rows)}
+           "symbolic": {a: {"nodes_mean": statistics.fmean(r["sym_nodes"][a] for r in rows),
+                            "acc_at_model_nodes": statistics.fmean(r["sym_at_model_nodes"][a] for r in rows)}
+                        for a in (rows[0]["sym_nodes"] if rows else {})},
+           "solved_by_model_not_symbolic_at_same_nodes": sum(r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows)}
     if n:
         out["pass_at_k"] = {}
         for k in ks:
@@ -160,8 +163,12 @@ def summarize(rows, ks=(1, 8, 32), taus=(0.5,), algo="astar"):
                 out["pass_at_k"][str(k)] = {"mean": statistics.fmean(vals), "ci": bootstrap_ci(vals)}
         out["cover"] = {str(t): cover_at([r["c"] / n for r in rows], t) for t in taus}
         out["mean_sample_tokens"] = statistics.fmean(r["sample_tokens"] for r in rows)
-        out["sample_legal_step_rate"] = sum(r["sample_legal"] for r in rows) / max(1, sum(r["sample_steps"] for r in rows))
+        out["sample_legal_step_rate"] = _rate(sum(r["sample_legal"] for r in rows), sum(r["sample_steps"] for r in rows))
     return out
+
+
+def _rate(part, whole):
+    return part / whole if whole else None  # a solution-only model writes no trace clauses at all
 
 
 def compare(a_path, b_path, key="greedy", k=None):
@@ -190,11 +197,13 @@ def print_table(name, res):
     print(f"{name[:27]:<28}{res['greedy_acc']:>8.3f}{f'[{ci[0]:.2f},{ci[1]:.2f}]':>15}"
           + "".join(f"{v['mean']:>9.3f}" for v in pk.values())
           + f"{res.get('cover', {}).get('0.5', float('nan')):>9.3f}{res['mean_tokens']:>8.1f}"
-          + f"{res['legal_step_rate']:>7.3f}{res['model_nodes_mean']:>7.1f}")
-    sym = res["symbolic_nodes_mean"]
-    print(f"symbolic {res['symbolic_algo']}: needs {sym if sym is None else round(sym, 1)} nodes on average; at the model's "
-          f"node count it solves {res['symbolic_acc_at_model_nodes']:.3f}; problems the model solved that it could not "
-          f"at the same count: {res['solved_by_model_not_symbolic_at_same_nodes']}")
+          + (f"{res['legal_step_rate']:>7.3f}" if res["legal_step_rate"] is not None else f"{'-':>7}")
+          + f"{res['model_nodes_mean']:>7.1f}")
+    for algo, sym in res["symbolic"].items():
+        print(f"  symbolic {algo:<6} needs {sym['nodes_mean']:.1f} nodes on average; held to the model's node count "
+              f"it solves {sym['acc_at_model_nodes']:.3f}")
+    print(f"  problems the model solved that no symbolic search solved within the model's node count: "
+          f"{res['solved_by_model_not_symbolic_at_same_nodes']}")
 
 
 def main(argv=None):
@@ -209,7 +218,7 @@ def main(argv=None):
     p.add_argument("--k", default="1,8,32", help="comma-separated k values")
     p.add_argument("--tau", default="0.5", help="comma-separated Cover@tau thresholds")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--algo", default="astar", help="symbolic search to compare node counts with")
+    p.add_argument("--algos", default=",".join(SYMBOLIC), help="symbolic searches to compare node counts with")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -245,7 +254,7 @@ def main(argv=None):
     problems = problems[:args.limit]
     ks = [int(k) for k in args.k.split(",")]
     res = evaluate(model, vocab, ckpt["task"], problems, args.n, args.temperature, ks,
-                   [float(t) for t in args.tau.split(",")], args.algo, device, args.seed, args.batch_size)
+                   [float(t) for t in args.tau.split(",")], args.algos.split(","), device, args.seed, args.batch_size)
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res
     print_table(os.path.basename(os.path.dirname(os.path.abspath(args.ckpt))), res)
     if args.out:

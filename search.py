@@ -275,7 +275,7 @@ def _search_one(job):
                         width=args["width"], c=args["c"])
     answer = task.answer(result.moves) if result.solved else None
     fmt = args["format"] or args["algo"]
-    trace = linearize.linearize(task, result, fmt, answer=answer, seed=seed)
+    trace = linearize.linearize(task, result, fmt, answer=answer, seed=seed, **args.get("trace_options", {}))
     return {**problem, "solved": result.solved, "solution": answer,
             "nodes_expanded": result.nodes_expanded, "trace": " ".join(trace)}
 
@@ -323,6 +323,12 @@ def main(argv=None):
     p.add_argument("--c", type=float, default=1.4, help="MCTS exploration constant")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--skip-bad", action="store_true", help="skip malformed problem lines (counted) instead of failing")
+    t = p.add_argument_group("trace options (Dualformer-style dropping, and the shuffled control)")
+    t.add_argument("--no-costs", action="store_true", help="omit the g/h/v cost fields")
+    t.add_argument("--drop-close", action="store_true", help="omit close clauses")
+    t.add_argument("--drop-create", action="store_true", help="omit create clauses")
+    t.add_argument("--drop-frac", type=float, default=0.0, help="drop each clause with this probability")
+    t.add_argument("--shuffle", action="store_true", help="scramble the clause order (the shuffled-trace control)")
     g = p.add_argument_group("problem generation (instead of --problems)")
     g.add_argument("--generate", type=int, metavar="N", help="write N generated problems to --out")
     g.add_argument("--split", default="train", help="countdown: train | test (held-out targets) | test-seen; maze: train | test")
@@ -354,9 +360,12 @@ def main(argv=None):
     if skipped:
         print(f"skipped {skipped} malformed problem lines")
     opts = {"task": args.task, "algo": args.algo, "budget": args.budget, "seed": args.seed, "format": args.format,
-            "heuristic": args.heuristic, "prune": args.prune, "width": args.width, "c": args.c}
+            "heuristic": args.heuristic, "prune": args.prune, "width": args.width, "c": args.c,
+            "trace_options": {"costs": not args.no_costs, "drop_close": args.drop_close, "drop_create": args.drop_create,
+                              "drop_frac": args.drop_frac, "shuffle": args.shuffle}}
     rows = search_file(problems, opts, args.workers)
     write_jsonl(args.out, rows)
+    linearize.build_vocab(args.task).save(os.path.join(os.path.dirname(os.path.abspath(args.out)), f"vocab-{args.task}.json"))
     solved = sum(r["solved"] for r in rows)
     lengths = [len(r["trace"].split()) for r in rows]
     nodes = [r["nodes_expanded"] for r in rows]

@@ -272,7 +272,7 @@ def train(args):
 
     def run_eval():
         res = evaluate(model, vocab, task_name, val, n=args.eval_samples, temperature=1.0,
-                       ks=[k for k in (1, 8, 32, 64) if k <= args.eval_samples], algo="astar", device=device,
+                       ks=[k for k in (1, 8, 32, 64) if k <= args.eval_samples], algos=(), device=device,
                        seed=args.seed)
         row = {"step": step, "val_acc": res["greedy_acc"],
                **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
