@@ -55,13 +55,6 @@ def best_time(fn, reps):
     return best
 
 
-def matmul_peak(n=2048, reps=10):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    return 2 * n ** 3 / best_time(lambda: a @ b, reps)
-
-
 def train_step(model, opt, x, y):
     def step():
         _, loss = model(x, y)
@@ -71,7 +64,7 @@ def train_step(model, opt, x, y):
     return step
 
 
-def bench_training(name, cfg, batch, warmup, rounds, peak):
+def bench_training(name, cfg, batch, warmup, rounds):
     torch.manual_seed(0)
     models = {'model.GPT': GPT(cfg), 'nn.TransformerEncoderLayer': TorchBaseline(cfg)}
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size))
@@ -82,8 +75,11 @@ def bench_training(name, cfg, batch, warmup, rounds, peak):
         steps[label] = train_step(m.train(), GPT.configure_optimizers(m, 0.1, 3e-4, (0.9, 0.95)), x, y)
         for _ in range(warmup):
             steps[label]()
-    times = {label: float('inf') for label in models}
-    for _ in range(rounds):  # interleaved, so a busy moment on the machine can hit either model
+    n_mm = 2048  # the fp32 peak: one big matmul, timed between the training steps under the same conditions
+    a, b = torch.randn(n_mm, n_mm), torch.randn(n_mm, n_mm)
+    steps['matmul'] = lambda: a @ b
+    times = {label: float('inf') for label in steps}
+    for _ in range(rounds):  # interleaved, so a busy moment on the machine can hit any of them
         for label, step in steps.items():
             times[label] = min(times[label], best_time(step, 1))
     n = models['model.GPT'].num_params()  # excludes wpe (a lookup, no matmul); the tied head is counted
@@ -92,6 +88,8 @@ def bench_training(name, cfg, batch, warmup, rounds, peak):
     flops_per_token = 6 * n + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
     print(f'\n[train] {name}: {n / 1e6:.2f}M params (excl. wpe), {cfg.n_layer}L x {cfg.n_embd} x {cfg.n_head}h, '
           f'batch {batch} x {cfg.block_size}, FLOP/token = 6N + 12*L*C*T = {flops_per_token / 1e6:.1f}M')
+    peak = 2 * n_mm ** 3 / times.pop('matmul')
+    print(f'  fp32 matmul peak ({n_mm}^3, best of {rounds}): {peak / 1e9:.1f} GFLOP/s')
     print(f'  {"model":<28}{"tok/s":>10}{"GFLOP/s":>10}{"of peak":>9}')
     tok_s = {label: batch * cfg.block_size / t for label, t in times.items()}
     for label, r in tok_s.items():
@@ -123,19 +121,17 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU')
-    peak = matmul_peak()
-    print(f'fp32 matmul peak (2048^3, best of 10): {peak / 1e9:.1f} GFLOP/s')
     small = GPTConfig(block_size=256, vocab_size=1100, n_layer=4, n_head=4, n_embd=128)
     large = GPTConfig(block_size=256, vocab_size=1100, n_layer=6, n_head=6, n_embd=384)
     # generation needs 48 + 256 positions; the extra position embeddings cost nothing per token
     gen = GPTConfig(**{**vars(small), 'block_size': 512})
     if args.quick:
-        bench_training('0.9M', small, batch=8, warmup=2, rounds=3, peak=peak)
-        bench_training('10M', large, batch=2, warmup=1, rounds=3, peak=peak)
+        bench_training('0.9M', small, batch=8, warmup=2, rounds=3)
+        bench_training('10M', large, batch=2, warmup=1, rounds=3)
         bench_generation(gen, batch=32, new_tokens=32, reps=2)
     else:
-        bench_training('0.9M', small, batch=16, warmup=3, rounds=8, peak=peak)
-        bench_training('10M', large, batch=4, warmup=2, rounds=6, peak=peak)
+        bench_training('0.9M', small, batch=16, warmup=3, rounds=8)
+        bench_training('10M', large, batch=4, warmup=2, rounds=6)
         bench_generation(gen, batch=32, new_tokens=256, reps=3)
 
 if __name__ == '__main__':
