@@ -110,7 +110,7 @@ def read_number(toks, i):
     if i >= len(toks):
         return None
     tok = toks[i]
-    if _is_decimal(tok) and tok == str(int(tok)) and int(tok) < NUM_CAP:
+    if _is_decimal(tok) and len(tok) <= len(str(NUM_CAP)) and tok == str(int(tok)) and int(tok) < NUM_CAP:
         return int(tok), i + 1
     if not (len(tok) == 2 and tok[0] == "D" and _is_decimal(tok[1]) and tok[1] != "0"):
         return None

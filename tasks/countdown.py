@@ -22,6 +22,8 @@ from tasks import ProblemError, Task, number_tokens, read_number, stable_hash
 SOS_HELD_OUT_TARGETS = (81, 96, 89, 39, 41, 62, 57, 14, 87)
 OPS = ("+", "-", "*", "/")
 MAX_NUMS = 6  # beyond this the search space explodes; refuse rather than hang
+MAX_VALUE = 99_999  # caps nums and target: six such numbers multiply to under 10**30, which the answer
+                    # format (30 digits) and read_number can spell, and the factor table stays small
 
 
 def combine(a, op, b):
@@ -67,8 +69,12 @@ class Countdown(Task):
             raise ProblemError("field 'nums' must be a list of non-negative integers")
         if not 2 <= len(nums) <= MAX_NUMS:
             raise ProblemError(f"field 'nums' must hold 2..{MAX_NUMS} numbers, got {len(nums)}")
+        if max(nums) > MAX_VALUE:
+            raise ProblemError(f"field 'nums': numbers must be at most {MAX_VALUE}")
         if type(target) is not int or target < 0:
             raise ProblemError("field 'target' must be a non-negative integer")
+        if target > MAX_VALUE:
+            raise ProblemError(f"field 'target' must be at most {MAX_VALUE}")
 
     # --- search space ---------------------------------------------------------------------------
     def start(self):
@@ -201,7 +207,8 @@ class Countdown(Task):
         return problems
 
 
-_OP_LINE = re.compile(r"^\s*(\d{1,30})\s*([-+*/])\s*(\d{1,30})\s*=\s*(\d{1,30})\s*$")
+# re.ASCII: \d is only 0-9 (as in read_number); int() would also take "٢" for 2
+_OP_LINE = re.compile(r"^\s*(\d{1,30})\s*([-+*/])\s*(\d{1,30})\s*=\s*(\d{1,30})\s*$", re.ASCII)
 
 
 def _split_line(line):
@@ -246,6 +253,8 @@ def verify(problem, answer):
     nums, target = problem.get("nums"), problem.get("target")
     if not isinstance(nums, list) or len(answer) != len(nums) - 1:
         return False
+    if not all(type(n) is int for n in nums) or type(target) is not int:
+        return False  # (an unhashable entry would make Counter raise)
     pool = Counter(nums)
     for line in answer:
         parsed = _split_line(line)
