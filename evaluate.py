@@ -135,6 +135,7 @@ def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8,
         sym_matched = {a: int(run_search(task, a, budget=g.nodes).solved) for a in algos}
         rows.append({"greedy": int(g.correct), "tokens": len(greedy[i][0]), "nodes": g.nodes,
                      "steps": g.steps, "legal_steps": g.legal_steps, "error": g.error,
+                     "answer": g.answer if g.correct else None, "explored": [list(s) for s in g.explored],
                      "c": sum(s.correct for s in samples), "n": n,
                      "sample_tokens": statistics.fmean(len(ids) for ids, _ in sampled[i * n:(i + 1) * n]) if n else 0,
                      "sample_legal": sum(s.legal_steps for s in samples), "sample_steps": sum(s.steps for s in samples),
