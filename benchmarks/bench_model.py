@@ -1,12 +1,23 @@
 """
-CPU benchmark of model.GPT, every ratio measured side by side in one run:
+Benchmark of model.GPT on the CPU or a CUDA GPU, every ratio measured side by side in one run:
 
 1. training tokens/s (forward + backward + AdamW step) against a baseline assembled from
    torch.nn.TransformerEncoderLayer with the same architecture;
 2. generation tokens/s with the KV cache against full recomputation, same model and prompts;
-3. achieved training FLOP/s as a fraction of a measured fp32 matmul peak.
+3. achieved training FLOP/s as a fraction of a measured matmul peak.
 
-    python benchmarks/bench_model.py [--threads N] [--quick]
+Ratios, not absolute numbers, are the point: both sides of each ratio run in the same process on the
+same device, so a slower machine or a busy moment moves both. Each timing is the fastest of several
+tries, since other work on the machine only ever adds time.
+
+The device changes the precision, as training does (model.autocast_ctx):
+- cpu: everything in fp32; the peak is an fp32 matmul (2048^3).
+- cuda: the training step's forward runs under bf16 autocast (tensor cores), so its peak is a bf16
+  matmul (8192^3, large enough to keep the GPU busy). Generation stays fp32, as evaluate.py and
+  train_rl.py sample. GPU work is asynchronous, so every timing synchronizes before and after.
+  Batches are larger, since the small CPU batches would leave a GPU mostly idle.
+
+    python benchmarks/bench_model.py [--device {cpu,cuda}] [--threads N] [--quick]
 """
 import argparse
 import os
@@ -18,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from model import GPT, GPTConfig  # noqa: E402
+from model import GPT, GPTConfig, autocast_ctx  # noqa: E402
 
 
 class TorchBaseline(nn.Module):
@@ -45,43 +56,55 @@ class TorchBaseline(nn.Module):
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
-def best_time(fn, reps):
+def sync(device):
+    """Wait for queued GPU work; CUDA calls return before the kernels finish. No-op on the CPU."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn, reps, device):
     """Fastest of reps calls: other processes on the machine only ever add time."""
     best = float('inf')
     for _ in range(reps):
+        sync(device)
         t0 = time.perf_counter()
         fn()
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return best
 
 
-def train_step(model, opt, x, y):
+def train_step(model, opt, x, y, device):
     def step():
-        _, loss = model(x, y)
+        with autocast_ctx(device):  # bf16 on cuda, nothing on cpu; backward and step outside, as in training
+            _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return step
 
 
-def bench_training(name, cfg, batch, warmup, rounds):
+def bench_training(name, cfg, batch, warmup, rounds, device):
     torch.manual_seed(0)
-    models = {'model.GPT': GPT(cfg), 'nn.TransformerEncoderLayer': TorchBaseline(cfg)}
-    x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size))
-    y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size))
+    models = {'model.GPT': GPT(cfg).to(device), 'nn.TransformerEncoderLayer': TorchBaseline(cfg).to(device)}
+    x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
+    y = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
     steps = {}
     for label, m in models.items():
         # identical fused AdamW and decay split for both, so only the model differs
-        steps[label] = train_step(m.train(), GPT.configure_optimizers(m, 0.1, 3e-4, (0.9, 0.95)), x, y)
+        steps[label] = train_step(m.train(), GPT.configure_optimizers(m, 0.1, 3e-4, (0.9, 0.95)), x, y, device)
         for _ in range(warmup):
             steps[label]()
-    n_mm = 2048  # the fp32 peak: one big matmul, timed between the training steps under the same conditions
-    a, b = torch.randn(n_mm, n_mm), torch.randn(n_mm, n_mm)
+    # the peak: one big matmul in the precision the training matmuls use, timed between the training
+    # steps under the same conditions
+    n_mm, mm_dtype = (8192, torch.bfloat16) if device.type == 'cuda' else (2048, torch.float32)
+    a = torch.randn(n_mm, n_mm, device=device, dtype=mm_dtype)
+    b = torch.randn(n_mm, n_mm, device=device, dtype=mm_dtype)
     steps['matmul'] = lambda: a @ b
     times = {label: float('inf') for label in steps}
     for _ in range(rounds):  # interleaved, so a busy moment on the machine can hit any of them
         for label, step in steps.items():
-            times[label] = min(times[label], best_time(step, 1))
+            times[label] = min(times[label], best_time(step, 1, device))
     n = models['model.GPT'].num_params()  # excludes wpe (a lookup, no matmul); the tied head is counted
     base = models['nn.TransformerEncoderLayer']
     assert n == sum(p.numel() for p in base.parameters()) - base.wpe.weight.numel(), 'architectures differ'
@@ -89,7 +112,8 @@ def bench_training(name, cfg, batch, warmup, rounds):
     print(f'\n[train] {name}: {n / 1e6:.2f}M params (excl. wpe), {cfg.n_layer}L x {cfg.n_embd} x {cfg.n_head}h, '
           f'batch {batch} x {cfg.block_size}, FLOP/token = 6N + 12*L*C*T = {flops_per_token / 1e6:.1f}M')
     peak = 2 * n_mm ** 3 / times.pop('matmul')
-    print(f'  fp32 matmul peak ({n_mm}^3, best of {rounds}): {peak / 1e9:.1f} GFLOP/s')
+    precision = 'bf16' if mm_dtype == torch.bfloat16 else 'fp32'
+    print(f'  {precision} matmul peak ({n_mm}^3, best of {rounds}): {peak / 1e9:.1f} GFLOP/s')
     print(f'  {"model":<28}{"tok/s":>10}{"GFLOP/s":>10}{"of peak":>9}')
     tok_s = {label: batch * cfg.block_size / t for label, t in times.items()}
     for label, r in tok_s.items():
@@ -97,13 +121,14 @@ def bench_training(name, cfg, batch, warmup, rounds):
     print(f'  ratio model.GPT / baseline: {tok_s["model.GPT"] / tok_s["nn.TransformerEncoderLayer"]:.2f}x')
 
 
-def bench_generation(cfg, batch, new_tokens, reps):
+def bench_generation(cfg, batch, new_tokens, reps, device):
     torch.manual_seed(0)
-    model = GPT(cfg).eval()
+    model = GPT(cfg).to(device).eval()
     lens = torch.randint(16, 49, (batch,))
-    idx = torch.randint(1, cfg.vocab_size, (batch, int(lens.max())))
+    idx = torch.randint(1, cfg.vocab_size, (batch, int(lens.max()))).to(device)
+    lens = lens.to(device)
     def timed(fn, reps):
-        return best_time(lambda: fn(idx, new_tokens, temperature=1.0, prompt_lens=lens), reps)
+        return best_time(lambda: fn(idx, new_tokens, temperature=1.0, prompt_lens=lens), reps, device)
     model.generate(idx, 8, prompt_lens=lens), model.generate_nocache(idx, 8, prompt_lens=lens)  # warm-up
     t_cache, t_nocache = timed(model.generate, reps), timed(model.generate_nocache, 1)
     print(f'\n[generate] {model.num_params() / 1e6:.2f}M params, batch {batch}, {new_tokens} new tokens each, '
@@ -116,23 +141,35 @@ def bench_generation(cfg, batch, new_tokens, reps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--threads', type=int, default=os.cpu_count())
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                        help='cpu: fp32; cuda: bf16 autocast training, bf16 matmul peak (default: cpu)')
+    parser.add_argument('--threads', type=int, default=os.cpu_count(), help='CPU threads (default: all cores)')
     parser.add_argument('--quick', action='store_true', help='fewer and shorter timings (~30 s)')
     args = parser.parse_args()
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        built = f'CUDA {torch.version.cuda}' if torch.version.cuda else 'without CUDA'
+        parser.error(f'--device cuda: no CUDA GPU is available (torch {torch.__version__} built {built}); '
+                     f'run on a GPU machine or use --device cpu')
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU')
+    if device.type == 'cuda':
+        print(f'torch {torch.__version__}, {torch.cuda.get_device_name(device)}, bf16 autocast training')
+    else:
+        print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU')
     small = GPTConfig(block_size=256, vocab_size=1100, n_layer=4, n_head=4, n_embd=128)
     large = GPTConfig(block_size=256, vocab_size=1100, n_layer=6, n_head=6, n_embd=384)
     # generation needs 48 + 256 positions; the extra position embeddings cost nothing per token
     gen = GPTConfig(**{**vars(small), 'block_size': 512})
+    # batches per device: (0.9M training, 10M training, generation); a GPU needs far more rows to be busy
+    quick_batch, full_batch = ((64, 32, 128), (128, 64, 128)) if device.type == 'cuda' else ((8, 2, 32), (16, 4, 32))
     if args.quick:
-        bench_training('0.9M', small, batch=8, warmup=2, rounds=3)
-        bench_training('10M', large, batch=2, warmup=1, rounds=3)
-        bench_generation(gen, batch=32, new_tokens=32, reps=2)
+        bench_training('0.9M', small, batch=quick_batch[0], warmup=2, rounds=3, device=device)
+        bench_training('10M', large, batch=quick_batch[1], warmup=1, rounds=3, device=device)
+        bench_generation(gen, batch=quick_batch[2], new_tokens=32, reps=2, device=device)
     else:
-        bench_training('0.9M', small, batch=16, warmup=3, rounds=8)
-        bench_training('10M', large, batch=4, warmup=2, rounds=6)
-        bench_generation(gen, batch=32, new_tokens=256, reps=3)
+        bench_training('0.9M', small, batch=full_batch[0], warmup=3, rounds=8, device=device)
+        bench_training('10M', large, batch=full_batch[1], warmup=2, rounds=6, device=device)
+        bench_generation(gen, batch=full_batch[2], new_tokens=256, reps=3, device=device)
 
 if __name__ == '__main__':
     main()
