@@ -19,6 +19,7 @@ Run `python search.py --help` for the command line: generate problems, or search
 write one JSONL row per problem with the answer, the node count and the linearized trace.
 """
 import argparse
+import array
 import heapq
 import math
 import os
@@ -280,17 +281,25 @@ def _search_one(job):
             "nodes_expanded": result.nodes_expanded, "trace": " ".join(trace)}
 
 
-def search_file(problems, args, workers=None):
-    """Search every problem (all cores by default); rows come back in input order."""
+def iter_search(problems, args, workers=None):
+    """Search every problem (all cores by default), yielding rows in input order as they finish.
+    Nothing holds all the rows: a caller that writes each one out keeps memory flat however large the
+    file (imap hands out jobs lazily, and reorders only the few rows that finish early)."""
     from multiprocessing import Pool
     from tqdm import tqdm
-    jobs = [(i, p, args) for i, p in enumerate(problems)]
+    jobs = ((i, p, args) for i, p in enumerate(problems))
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) < 50:
-        return [_search_one(j) for j in tqdm(jobs, desc=f"{args['algo']} search", disable=len(jobs) < 2000)]
+    bar = dict(total=len(problems), desc=f"{args['algo']} search", disable=len(problems) < 2000)
+    if workers == 1 or len(problems) < 50:
+        yield from tqdm(map(_search_one, jobs), **bar)
+        return
     with Pool(workers) as pool:
-        return list(tqdm(pool.imap(_search_one, jobs, chunksize=64), total=len(jobs),
-                         desc=f"{args['algo']} search", disable=len(jobs) < 2000))
+        yield from tqdm(pool.imap(_search_one, jobs, chunksize=64), **bar)
+
+
+def search_file(problems, args, workers=None):
+    """All rows of iter_search as a list (for small files; search.py's main streams instead)."""
+    return list(iter_search(problems, args, workers))
 
 
 def length_stats(lengths):
@@ -363,13 +372,20 @@ def main(argv=None):
             "heuristic": args.heuristic, "prune": args.prune, "width": args.width, "c": args.c,
             "trace_options": {"costs": not args.no_costs, "drop_close": args.drop_close, "drop_create": args.drop_create,
                               "drop_frac": args.drop_frac, "shuffle": args.shuffle}}
-    rows = search_file(problems, opts, args.workers)
-    write_jsonl(args.out, rows)
+    # stream rows to the file as they arrive, keeping only three numbers per row for the summary
+    solved, lengths, nodes = 0, array.array("l"), array.array("l")
+
+    def counted(rows):
+        nonlocal solved
+        for r in rows:
+            solved += r["solved"]
+            lengths.append(len(r["trace"].split()))
+            nodes.append(r["nodes_expanded"])
+            yield r
+
+    write_jsonl(args.out, counted(iter_search(problems, opts, args.workers)))
     linearize.build_vocab(args.task).save(os.path.join(os.path.dirname(os.path.abspath(args.out)), f"vocab-{args.task}.json"))
-    solved = sum(r["solved"] for r in rows)
-    lengths = [len(r["trace"].split()) for r in rows]
-    nodes = [r["nodes_expanded"] for r in rows]
-    print(f"{args.task} {args.algo}: solved {solved}/{len(rows)} ({100 * solved / max(1, len(rows)):.1f}%), "
+    print(f"{args.task} {args.algo}: solved {solved}/{len(nodes)} ({100 * solved / max(1, len(nodes)):.1f}%), "
           f"nodes expanded mean {statistics.fmean(nodes) if nodes else 0:.1f}")
     print("trace tokens: " + "  ".join(f"{k} {v}" for k, v in length_stats(lengths).items()))
     print(f"wrote {args.out}")

@@ -35,11 +35,11 @@ from dataclasses import asdict
 import torch
 
 import linearize
-from evaluate import complete, encode_prompts, evaluate, score
+from evaluate import complete, encode_prompts, evaluate, score, summarize
 from model import pick_device
 from tasks import ProblemError, get_task, load_problems
-from train_sft import (global_sum, init_distributed, load_checkpoint, model_from_checkpoint, plot_log,
-                       save_checkpoint, set_threads)
+from train_sft import (config_differences, gather_shards, global_sum, init_distributed, load_checkpoint,
+                       model_from_checkpoint, plot_log, save_checkpoint, set_threads, trim_log)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -110,7 +110,8 @@ def completion_logprobs(model, x, y, mask):
 def update(model, optimizer, loss, grad_clip, world):
     """One optimizer step. Under torchrun every rank made its own rollouts: averaging the gradients
     keeps the replicas identical (what DDP does, done by hand because RL calls token_logprobs, not
-    forward)."""
+    forward). Returns the gradient norm; a non-finite one skips the step, so that the weights (and
+    the next checkpoint) stay good while the caller stops the run."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if world > 1:
@@ -120,8 +121,10 @@ def update(model, optimizer, loss, grad_clip, world):
                 prm.grad = torch.zeros_like(prm)
             dist.all_reduce(prm.grad)
             prm.grad /= world
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip).item()
+    if math.isfinite(norm):
+        optimizer.step()
+    return norm
 
 
 # ------------------------------------------------------------------------------------------------
@@ -156,7 +159,7 @@ def rl_step(model, ref, optimizer, prompts, reward_fn, args, generator, device="
         for _ in range(args.ppo_epochs):
             logp = completion_logprobs(model, x, y, mask)
             loss = -(logp.sum() / mask.sum().clamp(min=1))
-            update(model, optimizer, loss, args.grad_clip, world)
+            stats["grad_norm"] = update(model, optimizer, loss, args.grad_clip, world)
         stats["loss"] = loss.item()
         return stats
     adv = advantages(rewards, args.group, args.algo, args.rloo, not args.no_std).to(device)
@@ -169,7 +172,7 @@ def rl_step(model, ref, optimizer, prompts, reward_fn, args, generator, device="
     for _ in range(epochs):
         logp = completion_logprobs(model, x, y, mask)
         loss = policy_loss(logp, old_logp, adv, mask, args.clip, ref_logp, args.kl, args.norm)
-        update(model, optimizer, loss, args.grad_clip, world)
+        stats["grad_norm"] = update(model, optimizer, loss, args.grad_clip, world)
     with torch.no_grad():
         n_tok = mask.sum().clamp(min=1)
         stats["entropy"] = -(old_logp.sum() / n_tok).item()  # mean surprisal of the sampled tokens
@@ -221,6 +224,11 @@ def parse_args(argv=None):
     for name in ("steps", "prompts", "ppo_epochs", "eval_every"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
+    # the reward's documented range is [0, 1]; these two are the only ways a user could leave it
+    if not 0.0 <= args.format_reward <= 1.0:
+        p.error("--format-reward must lie in [0, 1]")
+    if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
+        p.error("--gamma must lie in (0, 1]")
     return args
 
 
@@ -235,10 +243,13 @@ def train(args):
     task_name = init["task"]
     task_cls = get_task(task_name)
     try:
-        problems = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)[0]
-        val = load_problems(args.val, task_cls, skip_bad=args.skip_bad)[0][:args.eval_n] if args.val else None
+        problems, skipped = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)
+        val, skipped_val = load_problems(args.val, task_cls, skip_bad=args.skip_bad) if args.val else (None, 0)
     except (ProblemError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
+    if rank == 0 and skipped + skipped_val:
+        print(f"skipped {skipped + skipped_val} malformed problem lines")
+    val = val[:args.eval_n] if val else None
     model, vocab = model_from_checkpoint(init, device)
     ref = None
     if args.kl:
@@ -250,10 +261,15 @@ def train(args):
     step = 0
     if args.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path)
+        if ckpt["vocab"] != init["vocab"] or ckpt["config"] != init["config"]:
+            diff = config_differences(ckpt["config"], init["config"]) or "the vocabularies differ (field 'vocab')"
+            raise SystemExit(f"error: {ckpt_path} does not continue {args.init}: {diff}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
-        print(f"resumed {ckpt_path} at step {step}")
+        if rank == 0:
+            trim_log(log_path, step)
+            print(f"resumed {ckpt_path} at step {step}")
     elif rank == 0 and os.path.exists(log_path):
         os.remove(log_path)
     torch.manual_seed(args.seed)
@@ -271,16 +287,22 @@ def train(args):
                                                              if isinstance(v, (int, float, str, bool))})
 
     def run_eval():
-        res = evaluate(model, vocab, task_name, val, n=args.eval_samples, temperature=1.0,
-                       ks=[k for k in (1, 8, 32, 64) if k <= args.eval_samples], algos=(), device=device,
-                       seed=args.seed)
+        # every rank evaluates its share of the held-out problems; rank r's records come back in
+        # their original places, so the summary is computed as if one process had done it all
+        ks = [k for k in (1, 8, 32, 64) if k <= args.eval_samples]
+        shard = val[rank::world]
+        rows = evaluate(model, vocab, task_name, shard, n=args.eval_samples, temperature=1.0, ks=ks, algos=(),
+                        device=device, seed=args.seed + rank)["per_problem"] if shard else []
+        res = summarize(gather_shards(rows, len(val), rank, world), ks)
         row = {"step": step, "val_acc": res["greedy_acc"],
                **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
         log(row)
         return row
 
-    if val and step == 0 and rank == 0:
-        tqdm.write(f"before RL: {run_eval()}")
+    if val and step == 0:
+        before = run_eval()
+        if rank == 0:
+            tqdm.write(f"before RL: {before}")
     bar = tqdm(total=args.steps, initial=step, disable=rank != 0 or args.quiet, desc=f"rl {args.algo}")
     t0 = time.time()
     while step < args.steps:
@@ -296,17 +318,23 @@ def train(args):
         log({"step": step, **stats, "time": time.time() - t0})
         bar.update(1)
         bar.set_postfix(reward=f"{stats['reward']:.3f}", zero_var=f"{stats['zero_var_groups']:.2f}")
-        if not math.isfinite(stats.get("loss", 0.0)):
-            raise SystemExit(f"error: loss is {stats['loss']} at RL step {step}; stopping without saving. "
-                             f"Last good checkpoint: {ckpt_path if os.path.exists(ckpt_path) else args.init}")
-        if val and rank == 0 and (step % args.eval_every == 0 or step == args.steps):
-            bar.write(f"step {step}: {run_eval()}")
+        for what in ("loss", "grad_norm"):
+            if not math.isfinite(stats.get(what, 0.0)):
+                raise SystemExit(f"error: {what} is {stats[what]} at RL step {step}; stopping without saving. "
+                                 f"Last good checkpoint: {ckpt_path if os.path.exists(ckpt_path) else args.init}")
+        if val and (step % args.eval_every == 0 or step == args.steps):
+            row = run_eval()
+            if rank == 0:
+                bar.write(f"step {step}: {row}")
         if step % args.eval_every == 0 or step == args.steps:
             checkpoint()
     bar.close()
     if rank == 0:
         plot_rl(log_path, os.path.join(args.out, "rl.png"), f"{args.algo} from {args.init}")
         print(f"done: {step} RL steps in {time.time() - t0:.0f}s; checkpoint {ckpt_path}")
+    if world > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
     return ckpt_path
 
 

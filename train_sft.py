@@ -18,9 +18,11 @@ written atomically and loaded with weights_only=True.
 
 Launched with torchrun, the same script runs DistributedDataParallel (NCCL on GPUs, gloo on CPUs):
 each rank takes its slice of every global batch, the loss is normalized by the global token count so
-that N processes compute exactly what one would, and only rank 0 logs, evaluates and saves.
+that N processes compute exactly what one would (tests/test_distributed.py), held-out evaluation is
+split across ranks, and only rank 0 logs and saves.
 """
 import argparse
+import array
 import json
 import math
 import os
@@ -75,8 +77,11 @@ class TraceData:
 def encode_rows(path, task_name, vocab, loss_on="all", mask_wrong_branches=False, field="trace", skip_bad=False):
     """Read a search.py output file into a TraceData. Errors name file:line and field."""
     task_cls = get_task(task_name)
-    dtype = np.uint16 if len(vocab) < 2**16 else np.int32
-    chunks, offsets, loss_from, masks, skipped = [], [0], [], [], 0
+    # Append into flat typed arrays (2 bytes a token), never a Python object per row or per token:
+    # a 500k-row file then costs its token count in bytes, plus 16 bytes a row for the index arrays.
+    wide = len(vocab) >= 2**16
+    tokens, offsets, loss_from = array.array("i" if wide else "H"), array.array("q", [0]), array.array("q")
+    masks, skipped = array.array("B"), 0
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -104,15 +109,16 @@ def encode_rows(path, task_name, vocab, loss_on="all", mask_wrong_branches=False
             if loss_on == "answer":
                 end_word = max((k for k, t in enumerate(trace) if t in linearize.END_WORDS), default=0)
                 start += end_word
-            chunks.append(np.asarray(ids, dtype=dtype))
+            tokens.extend(ids)
             offsets.append(offsets[-1] + len(ids))
             loss_from.append(start)
             if mask_wrong_branches:
-                masks.append(np.asarray([1] * len(prompt) + linearize.solution_mask(task, trace[:-1]) + [1], np.uint8))
-    if not chunks:
+                masks.extend([1] * len(prompt) + linearize.solution_mask(task, trace[:-1]) + [1])
+    if not loss_from:
         raise ProblemError(f"{path}: no usable rows")
-    data = TraceData(np.concatenate(chunks), np.asarray(offsets, np.int64), np.asarray(loss_from, np.int64),
-                     np.concatenate(masks) if mask_wrong_branches else None)
+    # np.frombuffer shares the arrays' memory: no second copy of the dataset
+    data = TraceData(np.frombuffer(tokens, np.int32 if wide else np.uint16), np.frombuffer(offsets, np.int64),
+                     np.frombuffer(loss_from, np.int64), np.frombuffer(masks, np.uint8) if mask_wrong_branches else None)
     return data, skipped
 
 
@@ -163,6 +169,31 @@ def load_checkpoint(path):
     return ckpt
 
 
+def config_differences(saved, current):
+    """Each model-config field that differs, with both values (for error messages)."""
+    return ", ".join(f"{k} {saved.get(k)} in the checkpoint, {current.get(k)} here"
+                     for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
+
+
+def trim_log(log_path, step):
+    """A run killed after its last checkpoint logged steps it never saved; a resumed run logs them
+    again. Drop the rows past the checkpoint's step so that the log reads like one uninterrupted run."""
+    if not os.path.exists(log_path):
+        return
+    keep = []
+    with open(log_path) as f:
+        for line in f:
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                pass  # a line torn by the kill
+    tmp = f"{log_path}.tmp"
+    with open(tmp, "w") as f:
+        f.writelines(keep)
+    os.replace(tmp, log_path)
+
+
 def model_from_checkpoint(ckpt, device="cpu"):
     model = GPT(GPTConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["model"])
@@ -195,9 +226,29 @@ def init_distributed(device):
 def global_sum(value, world):
     if world == 1:
         return value
-    t = torch.tensor(float(value))
+    t = torch.tensor(float(value), dtype=torch.float64)  # float32 would round token counts above 2**24
     dist.all_reduce(t)
     return t.item()
+
+
+def gather_shards(local, n, rank, world):
+    """The inverse of `items[rank::world]` on every rank: all n items, in their original order
+    (values travel by pickle between our own processes, never from a file)."""
+    if world == 1:
+        return list(local)
+    parts = [None] * world
+    dist.all_gather_object(parts, list(local))
+    return [parts[i % world][i // world] for i in range(n)]
+
+
+def sharded_greedy_accuracy(model, vocab, task_name, problems, device, rank, world):
+    """Held-out greedy accuracy with the problems split across ranks (rank r takes every world-th
+    one) and the correct counts summed: N processes evaluate N times faster, and every rank gets
+    the same number -- one process's number, up to argmax ties that another padding could flip."""
+    from evaluate import greedy_accuracy
+    shard = problems[rank::world]
+    correct = round(greedy_accuracy(model, vocab, task_name, shard, device) * len(shard)) if shard else 0
+    return global_sum(correct, world) / max(1, len(problems))
 
 
 def lr_at(step, args):
@@ -209,9 +260,10 @@ def lr_at(step, args):
 
 
 def set_threads(device, threads):
-    # PyTorch's default can oversubscribe small machines; be explicit
+    # PyTorch's default can oversubscribe small machines; be explicit. N local processes share the cores.
     if device == "cpu":
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // local))
 
 
 def plot_log(log_path, png_path, title):
@@ -264,6 +316,7 @@ def parse_args(argv=None):
     o.add_argument("--grad-clip", type=float, default=1.0)
     o.add_argument("--seed", type=int, default=0)
     r = p.add_argument_group("running")
+    r.add_argument("--log-every", type=int, default=10, help="write the training loss to log.jsonl every this many steps")
     r.add_argument("--eval-every", type=int, default=500)
     r.add_argument("--eval-n", type=int, default=100, help="held-out problems per evaluation")
     r.add_argument("--ckpt-every", type=int, default=500)
@@ -276,7 +329,7 @@ def parse_args(argv=None):
     r.add_argument("--skip-bad", action="store_true", help="skip malformed data lines (counted) instead of failing")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    for name in ("max_steps", "batch_size", "n_layer", "n_head", "n_embd", "eval_every", "ckpt_every"):
+    for name in ("max_steps", "batch_size", "n_layer", "n_head", "n_embd", "log_every", "eval_every", "ckpt_every"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     if args.n_embd % args.n_head:
@@ -317,17 +370,19 @@ def train(args):
                        n_embd=args.n_embd, dropout=args.dropout)
     model = GPT(config).to(device)
     optimizer = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
-    step = 0
+    step, last_saved = 0, None
     if args.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, vocab, block_size, args.data)
-        if GPTConfig(**ckpt["config"]) != config:
-            raise SystemExit(f"error: {ckpt_path} was trained with model config {ckpt['config']}, not {asdict(config)}")
+        if ckpt["config"] != asdict(config):
+            raise SystemExit(f"error: {ckpt_path} has another model config: "
+                             f"{config_differences(ckpt['config'], asdict(config))}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"])
-        step = ckpt["step"]
+        step = last_saved = ckpt["step"]
         if rank == 0:
+            trim_log(log_path, step)
             print(f"resumed {ckpt_path} at step {step}")
     elif rank == 0 and os.path.exists(log_path):
         os.remove(log_path)  # a fresh run starts a fresh log
@@ -339,21 +394,36 @@ def train(args):
         print(f"{len(data)} sequences, longest {longest} tokens, block_size {block_size}, "
               f"{raw_model.num_params() / 1e6:.2f}M parameters, device {device}, {world} process(es)")
 
-    def checkpoint():
+    def checkpoint(rng):
+        nonlocal last_saved
+        last_saved = step
         save_checkpoint(ckpt_path, model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
                         config=asdict(config), vocab=vocab.itos, task=args.task, step=step,
-                        rng=torch.get_rng_state(), args={k: v for k, v in vars(args).items() if v is not None})
+                        rng=rng, args={k: v for k, v in vars(args).items() if v is not None})
 
     def log(row):
         with open(log_path, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+    def stop_diverged(what, value):
+        # every rank sees the same global loss and (DDP-synchronized) gradient norm, so all stop together
+        last = f"{ckpt_path} (step {last_saved}), left untouched" if last_saved is not None else "none written by this run"
+        raise SystemExit(f"error: {what} is {value} at step {step}; stopping without saving. "
+                         f"Last good checkpoint: {last}. Try a lower --lr.")
 
     local = args.batch_size // world
     bar = tqdm(total=args.max_steps, initial=step, disable=rank != 0 or args.quiet, desc="sft")
     t0, tokens_seen = time.time(), 0
     model.train()
     stop = min(args.max_steps, args.stop_after or args.max_steps)
-    while step < stop:
+    # A checkpoint that is due is written only once a forward pass with its weights gave a finite
+    # loss: weights one update away from blowing up are finite too, and saving them would overwrite
+    # the last good checkpoint with a bad one. So each step first checks its loss, then saves the
+    # weights that loss was computed with, then updates; after the last update, one more forward
+    # pass (no gradient) vets the final weights.
+    due = False
+    while True:
+        rng = torch.get_rng_state()  # where a run resumed at this step starts (dropout draws from it)
         rows = batch_rows(len(data), args.batch_size, args.seed, step)
         rows = rows[rank * local:(rank + 1) * local]
         x, y = data.batch(rows, vocab.pad)
@@ -365,36 +435,39 @@ def train(args):
         # multiplying by world gives exactly the single-process loss and gradient
         n_local = int((y != -1).sum())
         n_global = global_sum(n_local, world)
-        with autocast_ctx(device):
+        with autocast_ctx(device), torch.set_grad_enabled(step < stop):
             logits, _ = model(x)
-        per_token = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten(),
-                                                      ignore_index=-1, reduction="sum")
+            per_token = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten(),
+                                                          ignore_index=-1, reduction="sum")
         loss = per_token * world / max(n_global, 1)
         reported = global_sum(per_token.item(), world) / max(n_global, 1)
         if not math.isfinite(reported):
-            last = f"{ckpt_path} (step {torch.load(ckpt_path, weights_only=True)['step']})" if os.path.exists(ckpt_path) else "none"
-            raise SystemExit(f"error: loss is {reported} at step {step}; stopping without saving. "
-                             f"Last good checkpoint: {last}. Try a lower --lr.")
+            stop_diverged("loss", reported)
+        if due and rank == 0:
+            checkpoint(rng)
+        if step >= stop:
+            break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if args.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        # a finite loss can still back-propagate inf/nan; stepping on it would poison the next checkpoint
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip or math.inf)
+        if not math.isfinite(grad_norm):
+            stop_diverged("the gradient norm", grad_norm.item())
         optimizer.step()
         step += 1
         tokens_seen += global_sum(x.numel(), world)
         if rank == 0:
             bar.update(1)
             bar.set_postfix(loss=f"{reported:.4f}")
-            if step % 10 == 0 or step == stop:
+            if step % args.log_every == 0 or step == stop:
                 log({"step": step, "loss": reported, "lr": lr, "tok_per_s": tokens_seen / (time.time() - t0)})
-            if val and (step % args.eval_every == 0 or step == args.max_steps):
-                from evaluate import greedy_accuracy
-                acc = greedy_accuracy(raw_model, vocab, args.task, val, device)
+        if val and (step % args.eval_every == 0 or step == args.max_steps):
+            acc = sharded_greedy_accuracy(raw_model, vocab, args.task, val, device, rank, world)
+            if rank == 0:
                 log({"step": step, "val_acc": acc})
                 bar.write(f"step {step}: loss {reported:.4f}, held-out greedy accuracy {acc:.3f}")
-                model.train()
-            if step % args.ckpt_every == 0 or step == stop:
-                checkpoint()
+            model.train()
+        due = step % args.ckpt_every == 0 or step == stop
     bar.close()
     if rank == 0:
         plot_log(log_path, os.path.join(args.out, "sft.png"), f"SFT on {os.path.basename(args.data)}")

@@ -163,9 +163,13 @@ def write_jsonl(path, rows):
     """Write rows atomically: a crash mid-write never leaves a half file under the real name."""
     import os
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+    try:  # rows may be a generator (search.py streams them): an error while producing them leaves no litter
+        with open(tmp, "w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+    except BaseException:
+        os.remove(tmp)
+        raise
     os.replace(tmp, path)
 
 
