@@ -52,6 +52,10 @@ class KVCache:
         self.len += T
         return self.k[:, :, :self.len], self.v[:, :, :self.len]
 
+    def keep(self, rows):
+        """Drop the batch rows that finished (rows: a bool mask over the current batch)."""
+        self.k, self.v = self.k[rows], self.v[rows]
+
 
 class CausalSelfAttention(nn.Module):
 
@@ -206,22 +210,26 @@ class GPT(nn.Module):
         tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=dev)
         logprobs = torch.zeros(B, max_new_tokens, device=dev)
         lengths = torch.zeros(B, dtype=torch.long, device=dev)
-        done = torch.zeros(B, dtype=torch.bool, device=dev)
-        x = idx
+        rows = torch.arange(B, device=dev)  # the rows still generating: finished ones leave the batch,
+        x = idx                             # so a few long completions do not keep paying for the rest
         for t in range(max_new_tokens):
             if not use_cache:
-                x = torch.cat([idx, tokens[:, :t]], dim=1)
-            logits = self._logits_fp32(self._hidden(x, pad, caches)[:, -1])
+                x = torch.cat([idx[rows], tokens[rows, :t]], dim=1)
+            logits = self._logits_fp32(self._hidden(x, pad[rows], caches)[:, -1])
             tok = sample(logits, temperature, top_k, generator)
-            tokens[:, t] = tok.masked_fill(done, pad_id)
-            logprobs[:, t] = logits.log_softmax(-1).gather(-1, tok[:, None]).squeeze(-1).masked_fill(done, 0.0)
-            lengths += ~done
-            if eos_id is not None:
-                done |= tok == eos_id
-            if done.all():
-                break
-            x = tokens[:, t:t + 1]
-        n = int(lengths.max())
+            tokens[rows, t] = tok
+            logprobs[rows, t] = logits.log_softmax(-1).gather(-1, tok[:, None]).squeeze(-1).to(logprobs.dtype)
+            lengths[rows] += 1
+            if eos_id is not None and (tok == eos_id).any():
+                running = tok != eos_id
+                rows = rows[running]
+                for cache in caches or []:
+                    cache.keep(running)
+                if rows.numel() == 0:
+                    break
+                tok = tok[running]
+            x = tok[:, None]
+        n = int(lengths.max()) if B else 0
         return tokens[:, :n], logprobs[:, :n], lengths
 
     def configure_optimizers(self, weight_decay, lr, betas):
