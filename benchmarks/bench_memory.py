@@ -7,7 +7,8 @@ peak memory measured per phase. The target is a peak RSS under 4 GB in every pha
 
 Each phase runs the project's own command line as a subprocess, so what is measured is what a user
 runs: `search.py --generate`, `search.py --algo dfs` (all cores), `train_sft.py` (encode + a few
-steps). Two peaks are reported per phase: the largest single process (GNU time's "Maximum resident
+steps). A few random batches may all be short, so a last phase encodes the file again and takes one
+training step on the batch of the longest sequences: the worst case of the SFT phase on a CPU. Two peaks are reported per phase: the largest single process (GNU time's "Maximum resident
 set size", which for a worker pool is the largest worker or the parent), and the sum over the whole
 process tree, sampled every 0.1 s from /proc (an over-estimate for a pool: pages the workers share
 with the parent after fork count once per process). CPU seconds are reported too: unlike wall time,
@@ -91,7 +92,33 @@ def run_phase(name, cmd, marks=()):
     return res
 
 
+def longest_batch_step(traces, batch_size):
+    """Encode the trace file as train_sft does, then one step of the default model on the batch_size
+    longest sequences (run in its own process, so that its peak RSS is its own)."""
+    sys.path.insert(0, ROOT)
+    import numpy as np
+    import linearize
+    import train_sft
+    from model import GPT, GPTConfig
+    vocab = linearize.build_vocab("countdown")
+    data, _ = train_sft.encode_rows(traces, "countdown", vocab)
+    rows = np.argsort(data.lengths())[-batch_size:].tolist()
+    x, y = data.batch(rows, vocab.pad)
+    defaults = train_sft.parse_args(["--task", "countdown", "--data", traces, "--out", "unused"])
+    config = GPTConfig(block_size=x.size(1), vocab_size=len(vocab), n_layer=defaults.n_layer, n_head=defaults.n_head,
+                       n_embd=defaults.n_embd)
+    model = GPT(config)
+    optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95))
+    logits, _ = model(x)
+    loss = train_sft.torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-1)
+    loss.backward()
+    optimizer.step()
+    print(f"one step on the {batch_size} longest sequences: batch {tuple(x.shape)}, loss {loss.item():.3f}")
+
+
 def main():
+    if sys.argv[1:2] == ["--longest-batch-step"]:  # the last phase, in its own process
+        return longest_batch_step(sys.argv[2], int(sys.argv[3]))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=500_000, help="countdown-4 problems (SoS: 500k)")
     p.add_argument("--out", default="/tmp/bench_memory", help="work folder (the dataset is ~1 KB per problem)")
@@ -125,6 +152,8 @@ def main():
                                      "--log-every", "1", "--quiet", "--device", "cpu",
                                      *(["--threads", str(args.threads)] if args.threads else [])],
                              marks=("sequences, longest",)))
+    results.append(run_phase("sft-worst", [py, os.path.abspath(__file__), "--longest-batch-step", traces,
+                                           str(args.batch_size)]))
 
     print(f"\ntrace file: {size_mb:.0f} MB for {args.n} problems")
     print(f"{'phase':10} {'wall s':>8} {'CPU s':>8} {'largest process MB':>19} {'process tree MB':>16}")
