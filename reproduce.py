@@ -57,12 +57,12 @@ PRESETS = {
     "cpu": {
         "maze": Preset(generate=["--height", "5", "--width-cells", "5"], n_train=4000, n_test=100, n_val=100,
                        trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                       sft_steps=1200, control_steps=250, batch_size=32, lr=3e-3,
-                       rl_steps=12, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=32, budgets=[1, 2, 4, 8, 16, 32]),
+                       sft_steps=1200, control_steps=150, batch_size=32, lr=3e-3,
+                       rl_steps=10, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
         "countdown": Preset(generate=["--n-nums", "3", "--num-max", "9"], n_train=4000, n_test=100, n_val=100,
                             trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                            sft_steps=800, control_steps=200, batch_size=32, lr=3e-3,
-                            rl_steps=12, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=32, budgets=[1, 2, 4, 8, 16, 32]),
+                            sft_steps=400, control_steps=100, batch_size=32, lr=3e-3,
+                            rl_steps=10, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
     },
     # Designed by computation (README, "The GPU preset"): ~14M-parameter models, ~10 min of SFT per task at a
     # realistic 25% of an H100's bf16 peak, RL and evaluation sized so that decoding (latency-bound) fits.
@@ -207,7 +207,7 @@ def plan(pipe, task, preset, out, threads):
         for name in MODELS:
             if os.path.exists(p(name, "ckpt.pt")):
                 evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"),
-                               "--n", str(preset.samples), "--batch-size", "256", "--k", ",".join(str(k) for k in (1, 8, 32, 64) if k <= preset.samples), "--out", p("eval", f"{name}.json"), *common])
+                               "--n", str(preset.samples), "--batch-size", "256", "--k", ",".join(str(k) for k in (1, 8, 16, 32, 64) if k <= preset.samples), "--out", p("eval", f"{name}.json"), *common])
         symbolic_sweep(task, p("data", "test.jsonl"), preset, p("eval", "symbolic.json"))
 
     pipe.add(f"{task}/evaluate", 150, key, evaluate_all)
@@ -266,7 +266,7 @@ def task_report(run_dir, task):
     sym = _load(os.path.join(d, "eval", "symbolic.json")) or {}
     lines = [f"## {task}", ""]
     n = next(iter(evals.values()))["n_samples"]
-    ks_table = [k for k in (1, 8, 32, 64) if k <= n]
+    ks_table = [k for k in (1, 8, 16, 32, 64) if k <= n]
     lines.append(f"{next(iter(evals.values()))['n_problems']} held-out problems; pass@k from n = {n} samples at "
                  "temperature 1; 95% bootstrap CIs over problems.\n")
     lines.append("| model | greedy acc | " + " | ".join(f"pass@{k}" for k in ks_table)

@@ -132,13 +132,28 @@ def check_fits(data, block_size, path):
                          f"{lengths.max()}, or make shorter traces (e.g. --budget, or another format).")
 
 
-def batch_rows(n, batch_size, seed, step):
-    """The sequence indices of global batch `step`: walk a per-epoch shuffled order, so a batch is a
-    pure function of (seed, step) -- which is what makes exact resumption possible."""
-    per_epoch = max(1, n // batch_size)
-    epoch, k = divmod(step, per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-    return order[k * batch_size:(k + 1) * batch_size].tolist()
+class BatchOrder:
+    """Which sequences form global batch `step`: a pure function of (seed, step), which is what
+    makes exact resumption possible. Each epoch shuffles all sequences; within windows of `window`
+    batches the sequences are sorted by length before being cut into batches, so a batch pads
+    little, and the batches are then visited in shuffled order."""
+
+    def __init__(self, lengths, batch_size, seed, window=16):
+        self.lengths = torch.as_tensor(np.asarray(lengths))
+        self.size = min(batch_size, len(self.lengths))
+        self.per_epoch = len(self.lengths) // self.size
+        self.seed, self.window, self.epoch, self.batches = seed, window, None, None
+
+    def rows(self, step):
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self.epoch:  # computed once per epoch: cheap even for 500k sequences
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = torch.randperm(len(self.lengths), generator=g)[:self.per_epoch * self.size]
+            span = self.size * self.window
+            order = torch.cat([w[torch.argsort(self.lengths[w], stable=True)] for w in order.split(span)])
+            self.batches = order.view(self.per_epoch, self.size)[torch.randperm(self.per_epoch, generator=g)]
+            self.epoch = epoch
+        return self.batches[k].tolist()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -412,6 +427,7 @@ def train(args):
                          f"Last good checkpoint: {last}. Try a lower --lr.")
 
     local = args.batch_size // world
+    order = BatchOrder(data.lengths(), args.batch_size, args.seed)
     bar = tqdm(total=args.max_steps, initial=step, disable=rank != 0 or args.quiet, desc="sft")
     t0, tokens_seen = time.time(), 0
     model.train()
@@ -424,7 +440,7 @@ def train(args):
     due = False
     while True:
         rng = torch.get_rng_state()  # where a run resumed at this step starts (dropout draws from it)
-        rows = batch_rows(len(data), args.batch_size, args.seed, step)
+        rows = order.rows(step)
         rows = rows[rank * local:(rank + 1) * local]
         x, y = data.batch(rows, vocab.pad)
         x, y = x.to(device), y.to(device)
