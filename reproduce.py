@@ -57,12 +57,12 @@ PRESETS = {
     "cpu": {
         "maze": Preset(generate=["--height", "5", "--width-cells", "5"], n_train=4000, n_test=100, n_val=100,
                        trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                       sft_steps=1200, control_steps=150, batch_size=32, lr=3e-3,
-                       rl_steps=10, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
+                       sft_steps=1000, control_steps=100, batch_size=32, lr=3e-3,
+                       rl_steps=8, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
         "countdown": Preset(generate=["--n-nums", "3", "--num-max", "9"], n_train=4000, n_test=100, n_val=100,
                             trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                            sft_steps=400, control_steps=100, batch_size=32, lr=3e-3,
-                            rl_steps=10, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
+                            sft_steps=300, control_steps=80, batch_size=32, lr=3e-3,
+                            rl_steps=8, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
     },
     # Designed by computation (README, "The GPU preset"): ~14M-parameter models, ~10 min of SFT per task at a
     # realistic 25% of an H100's bf16 peak, RL and evaluation sized so that decoding (latency-bound) fits.

@@ -39,7 +39,7 @@ import torch.distributed as dist
 
 import linearize
 from model import GPT, GPTConfig, autocast_ctx, maybe_compile, pick_device
-from tasks import ProblemError, get_task
+from tasks import ProblemError, get_task, read_jsonl
 
 
 # ------------------------------------------------------------------------------------------------
@@ -81,39 +81,27 @@ def encode_rows(path, task_name, vocab, loss_on="all", mask_wrong_branches=False
     # a 500k-row file then costs its token count in bytes, plus 16 bytes a row for the index arrays.
     wide = len(vocab) >= 2**16
     tokens, offsets, loss_from = array.array("i" if wide else "H"), array.array("q", [0]), array.array("q")
-    masks, skipped = array.array("B"), 0
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ProblemError(f"not valid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise ProblemError("a line must be a JSON object")
-                task_cls.check(row)
-                if not isinstance(row.get(field), str):
-                    raise ProblemError(f"missing or non-string field {field!r}")
-                task = task_cls(row)
-                prompt = linearize.prompt_tokens(task)
-                trace = row[field].split() + [linearize.EOS]
-                ids = vocab.encode(prompt + trace)
-            except ValueError as e:  # ProblemError, or a token outside the vocabulary
-                if not skip_bad:
-                    raise ProblemError(f"{path}:{lineno}: {e}") from None
-                skipped += 1
-                continue
-            start = len(prompt)
-            if loss_on == "answer":
-                end_word = max((k for k, t in enumerate(trace) if t in linearize.END_WORDS), default=0)
-                start += end_word
-            tokens.extend(ids)
-            offsets.append(offsets[-1] + len(ids))
-            loss_from.append(start)
-            if mask_wrong_branches:
-                masks.extend([1] * len(prompt) + linearize.solution_mask(task, trace[:-1]) + [1])
+    masks = array.array("B")
+
+    def add(row):  # everything is checked before anything is appended, so a skipped row leaves no trace
+        task_cls.check(row)
+        if not isinstance(row.get(field), str):
+            raise ProblemError(f"missing or non-string field {field!r}")
+        task = task_cls(row)
+        prompt = linearize.prompt_tokens(task)
+        trace = row[field].split() + [linearize.EOS]
+        ids = vocab.encode(prompt + trace)  # ValueError for a token outside the vocabulary
+        mask = linearize.solution_mask(task, trace[:-1]) if mask_wrong_branches else None
+        start = len(prompt)
+        if loss_on == "answer":
+            start += max((k for k, t in enumerate(trace) if t in linearize.END_WORDS), default=0)
+        tokens.extend(ids)
+        offsets.append(offsets[-1] + len(ids))
+        loss_from.append(start)
+        if mask is not None:
+            masks.extend([1] * len(prompt) + mask + [1])
+
+    skipped = read_jsonl(path, add, skip_bad)
     if not loss_from:
         raise ProblemError(f"{path}: no usable rows")
     # np.frombuffer shares the arrays' memory: no second copy of the dataset
@@ -134,26 +122,22 @@ def check_fits(data, block_size, path):
 
 class BatchOrder:
     """Which sequences form global batch `step`: a pure function of (seed, step), which is what
-    makes exact resumption possible. Each epoch shuffles all sequences; within windows of `window`
-    batches the sequences are sorted by length before being cut into batches, so a batch pads
-    little, and the batches are then visited in shuffled order."""
+    makes exact resumption possible. Each epoch visits all sequences in a fresh shuffled order.
+    (Sorting sequences by length within windows of batches would cut padding by a third on trace
+    data, but on the 5x5 maze preset it slowed learning badly -- held-out accuracy 2% instead of 24%
+    at step 600 -- so batches stay uniformly random.)"""
 
-    def __init__(self, lengths, batch_size, seed, window=16):
-        self.lengths = torch.as_tensor(np.asarray(lengths))
-        self.size = min(batch_size, len(self.lengths))
-        self.per_epoch = len(self.lengths) // self.size
-        self.seed, self.window, self.epoch, self.batches = seed, window, None, None
+    def __init__(self, n, batch_size, seed):
+        self.n, self.size, self.seed = n, min(batch_size, n), seed
+        self.per_epoch = n // self.size
+        self.epoch, self.order = None, None
 
     def rows(self, step):
         epoch, k = divmod(step, self.per_epoch)
-        if epoch != self.epoch:  # computed once per epoch: cheap even for 500k sequences
-            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            order = torch.randperm(len(self.lengths), generator=g)[:self.per_epoch * self.size]
-            span = self.size * self.window
-            order = torch.cat([w[torch.argsort(self.lengths[w], stable=True)] for w in order.split(span)])
-            self.batches = order.view(self.per_epoch, self.size)[torch.randperm(self.per_epoch, generator=g)]
+        if epoch != self.epoch:  # one shuffle per epoch: cheap even for 500k sequences
+            self.order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
             self.epoch = epoch
-        return self.batches[k].tolist()
+        return self.order[k * self.size:(k + 1) * self.size].tolist()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -427,7 +411,7 @@ def train(args):
                          f"Last good checkpoint: {last}. Try a lower --lr.")
 
     local = args.batch_size // world
-    order = BatchOrder(data.lengths(), args.batch_size, args.seed)
+    order = BatchOrder(len(data), args.batch_size, args.seed)
     bar = tqdm(total=args.max_steps, initial=step, disable=rank != 0 or args.quiet, desc="sft")
     t0, tokens_seen = time.time(), 0
     model.train()

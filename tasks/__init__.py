@@ -134,28 +134,39 @@ def stable_hash(text):
     return zlib.crc32(text.encode())
 
 
-def load_problems(path, task_cls, skip_bad=False):
-    """Read a JSONL problem file. Every bad line raises ProblemError naming file:line and field,
-    or -- with skip_bad -- is skipped and counted. Returns (problems, n_skipped)."""
-    problems, skipped = [], 0
+def read_jsonl(path, handle, skip_bad=False):
+    """Call handle(row) for each JSON object line of `path`. A bad line -- not JSON, not an object,
+    or handle raising ValueError (ProblemError is one) -- raises ProblemError naming file:line and
+    the reason, or with skip_bad is skipped and counted. Returns the number skipped."""
+    skipped = 0
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 try:
-                    problem = json.loads(line)
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ProblemError(f"not valid JSON ({e.msg})") from None
-                if not isinstance(problem, dict):
+                if not isinstance(row, dict):
                     raise ProblemError("a line must be a JSON object")
-                task_cls.check(problem)
-            except ProblemError as e:
+                handle(row)
+            except ValueError as e:
                 if not skip_bad:
                     raise ProblemError(f"{path}:{lineno}: {e}") from None
                 skipped += 1
-                continue
-            problems.append(problem)
+    return skipped
+
+
+def load_problems(path, task_cls, skip_bad=False):
+    """Read a JSONL problem file, every line checked by the task. Returns (problems, n_skipped)."""
+    problems = []
+
+    def keep(problem):
+        task_cls.check(problem)
+        problems.append(problem)
+
+    skipped = read_jsonl(path, keep, skip_bad)
     return problems, skipped
 
 
