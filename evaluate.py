@@ -19,11 +19,9 @@ solved, only B, and a paired bootstrap 95% confidence interval for the accuracy 
 """
 import argparse
 import json
-import math
 import os
 import random
 import statistics
-import sys
 
 import numpy as np
 import torch
@@ -39,6 +37,8 @@ from tasks import ProblemError, get_task, load_problems
 def pass_at_k(n, c, k):
     """Unbiased pass@k: the chance that k of the n samples, drawn without replacement, include a
     correct one. Computed as a product to stay stable for large n."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples per problem, got {n}")
     if n - c < k:
         return 1.0
     return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
@@ -118,6 +118,10 @@ def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8,
     from tqdm import tqdm
     task_cls = get_task(task_name)
     prompts = encode_prompts(vocab, task_name, problems)
+    longest = max(map(len, prompts), default=0)
+    if longest >= model.config.block_size:
+        raise ValueError(f"a prompt of {longest} tokens does not fit the checkpoint's block_size "
+                         f"{model.config.block_size}: these problems are larger than the model was trained on")
     greedy = complete(model, vocab, prompts, 0.0, batch_size=batch_size, device=device)
     sampled = []
     if n:
@@ -155,7 +159,10 @@ def summarize(rows, ks=(1, 8, 32), taus=(0.5,)):
            "symbolic": {a: {"nodes_mean": statistics.fmean(r["sym_nodes"][a] for r in rows),
                             "acc_at_model_nodes": statistics.fmean(r["sym_at_model_nodes"][a] for r in rows)}
                         for a in (rows[0]["sym_nodes"] if rows else {})},
-           "solved_by_model_not_symbolic_at_same_nodes": sum(r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows)}
+           # a model whose text names no nodes (solution-only) has no node count to match: n/a, not "all"
+           "solved_by_model_not_symbolic_at_same_nodes": None if not any(r["nodes"] for r in rows) else
+           sum(r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows),
+           "solved_by_model_not_symbolic_ci": bootstrap_ci([r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows])}
     if n:
         out["pass_at_k"] = {}
         for k in ks:
@@ -176,6 +183,9 @@ def compare(a_path, b_path, key="greedy", k=None):
     """Per-problem comparison of two evaluation files on the same problems."""
     a, b = (json.load(open(p)) for p in (a_path, b_path))
     ra, rb = a["per_problem"], b["per_problem"]
+    if k is not None and k > min(r["n"] for r in ra + rb):
+        raise SystemExit(f"error: pass@{k} needs at least {k} samples per problem; {a_path} and {b_path} "
+                         f"have {min(r['n'] for r in ra + rb)} (evaluate with --n {2 * k})")
     if len(ra) != len(rb):
         raise SystemExit(f"error: {a_path} has {len(ra)} problems, {b_path} has {len(rb)}: not the same set")
     if k is None:
@@ -203,8 +213,9 @@ def print_table(name, res):
     for algo, sym in res["symbolic"].items():
         print(f"  symbolic {algo:<6} needs {sym['nodes_mean']:.1f} nodes on average; held to the model's node count "
               f"it solves {sym['acc_at_model_nodes']:.3f}")
-    print(f"  problems the model solved that no symbolic search solved within the model's node count: "
-          f"{res['solved_by_model_not_symbolic_at_same_nodes']}")
+    beyond = res["solved_by_model_not_symbolic_at_same_nodes"]
+    print("  problems the model solved that no symbolic search solved within the model's node count: "
+          + ("n/a (its text names no nodes)" if beyond is None else str(beyond)))
 
 
 def main(argv=None):
@@ -254,8 +265,11 @@ def main(argv=None):
         raise SystemExit(f"error: {e}") from None
     problems = problems[:args.limit]
     ks = [int(k) for k in args.k.split(",")]
-    res = evaluate(model, vocab, ckpt["task"], problems, args.n, args.temperature, ks,
-                   [float(t) for t in args.tau.split(",")], args.algos.split(","), device, args.seed, args.batch_size)
+    try:
+        res = evaluate(model, vocab, ckpt["task"], problems, args.n, args.temperature, ks,
+                       [float(t) for t in args.tau.split(",")], args.algos.split(","), device, args.seed, args.batch_size)
+    except ValueError as e:
+        raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res
     print_table(os.path.basename(os.path.dirname(os.path.abspath(args.ckpt))), res)
     if args.out:

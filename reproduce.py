@@ -11,14 +11,14 @@ and the solution-only model with RL (GRPO, plus expert iteration on the trace mo
 everything against the symbolic searches at equal node budgets, and (7) writes `report.md` with
 tables, pass@k curves, a compute-matched plot, boundary counts and a generated summary.
 
-Every stage is cached by its inputs: a finished stage leaves a marker holding the settings it ran
-with, so a re-run skips it (a changed preset re-runs what it affects), and an interrupted training
-resumes from its last checkpoint.
+Every stage is cached: a finished stage leaves a marker holding the preset it ran with, so a re-run
+skips it; a changed preset starts the stages over (their old outputs are removed, never resumed), and
+an interrupted training resumes from its last checkpoint.
 """
 import argparse
 import json
 import os
-import random
+import shutil
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,8 +40,10 @@ class Preset:
     n_val: int                # problems for model selection during training (not the test set)
     trace: list               # search.py trace flags (compact formats for small budgets)
     model: list               # train_sft.py model flags
-    sft_steps: int
-    control_steps: int        # steps for the extra trace models (MCTS, mixture, shuffled)
+    solution_steps: int       # SFT steps on solution-only data
+    trace_steps: int          # SFT steps on A* traces and on the shuffled control (~ the same training
+                              # tokens as solution_steps: trace sequences are a few times longer)
+    control_steps: int        # steps for the extra trace formats (MCTS, DFS/BFS mixture)
     batch_size: int
     lr: float
     rl_steps: int
@@ -57,38 +59,38 @@ PRESETS = {
     "cpu": {
         "maze": Preset(generate=["--height", "5", "--width-cells", "5"], n_train=4000, n_test=100, n_val=100,
                        trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                       sft_steps=1000, control_steps=100, batch_size=32, lr=3e-3,
-                       rl_steps=8, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
+                       solution_steps=1500, trace_steps=500, control_steps=100, batch_size=32, lr=3e-3,
+                       rl_steps=6, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
         "countdown": Preset(generate=["--n-nums", "3", "--num-max", "9"], n_train=4000, n_test=100, n_val=100,
                             trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                            sft_steps=300, control_steps=80, batch_size=32, lr=3e-3,
-                            rl_steps=8, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
+                            solution_steps=500, trace_steps=200, control_steps=60, batch_size=32, lr=3e-3,
+                            rl_steps=6, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
     },
     # Designed by computation (README, "The GPU preset"): ~14M-parameter models, ~10 min of SFT per task at a
     # realistic 25% of an H100's bf16 peak, RL and evaluation sized so that decoding (latency-bound) fits.
     "gpu": {
         "maze": Preset(generate=["--height", "10", "--width-cells", "10"], n_train=100_000, n_test=200, n_val=200,
                        trace=[], model=["--n-layer", "8", "--n-head", "8", "--n-embd", "384"],
-                       sft_steps=6000, control_steps=3000, batch_size=128, lr=1e-3,
+                       solution_steps=12000, trace_steps=6000, control_steps=3000, batch_size=128, lr=1e-3,
                        rl_steps=40, rl_prompts=32, rl_group=16, rl_lr=3e-5, budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256]),
         "countdown": Preset(generate=["--n-nums", "4"], n_train=200_000, n_test=200, n_val=200,
                             trace=["--no-costs"], model=["--n-layer", "8", "--n-head", "8", "--n-embd", "384"],
-                            sft_steps=4000, control_steps=1500, batch_size=64, lr=1e-3,
+                            solution_steps=12000, trace_steps=4000, control_steps=1500, batch_size=64, lr=1e-3,
                             rl_steps=40, rl_prompts=32, rl_group=16, rl_lr=3e-5,
                             budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
     },
 }
 # The same pipeline at toy size: the test suite runs it end to end (tests/test_reproduce.py), and
 # benchmarks/gpu_smoke.sh runs the GPU one in a few minutes.
-_SMOKE = dict(n_train=64, n_test=8, n_val=8, trace=["--no-costs"], sft_steps=20, control_steps=10, batch_size=16,
+_SMOKE = dict(n_train=64, n_test=8, n_val=8, trace=["--no-costs"], solution_steps=20, trace_steps=20, control_steps=10, batch_size=16,
               lr=2e-3, rl_steps=2, rl_prompts=4, rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4], mcts_budget=200)
 PRESETS["smoke"] = {
     "maze": Preset(generate=["--height", "5", "--width-cells", "5"], model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"], **_SMOKE),
     "countdown": Preset(generate=["--n-nums", "3", "--num-max", "12", "--target-max", "40"],
                         model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"], **_SMOKE),
 }
-PRESETS["gpu-smoke"] = {task: Preset(**{**asdict(p), "n_train": 20_000, "n_test": 100, "n_val": 100, "sft_steps": 300,
-                                        "control_steps": 100, "rl_steps": 5, "samples": 16})
+PRESETS["gpu-smoke"] = {task: Preset(**{**asdict(p), "n_train": 20_000, "n_test": 100, "n_val": 100, "solution_steps": 600,
+                                        "trace_steps": 300, "control_steps": 100, "rl_steps": 5, "samples": 16})
                         for task, p in PRESETS["gpu"].items()}
 TRACE_MODELS = ("astar", "mcts", "mix")
 
@@ -100,19 +102,24 @@ class Pipeline:
     def __init__(self, out):
         self.out, self.stages = out, []
 
-    def add(self, name, estimate_s, key, fn):
-        self.stages.append((name, estimate_s, json.dumps(key, sort_keys=True, default=str), fn))
+    def add(self, name, estimate_s, key, fn, output=None):
+        self.stages.append((name, estimate_s, json.dumps(key, sort_keys=True, default=str), fn, output))
 
     def run(self):
         os.makedirs(os.path.join(self.out, ".stages"), exist_ok=True)
         t0, spent_est, spent = time.time(), 0.0, 0.0
         total_est = sum(s[1] for s in self.stages)
-        for k, (name, est, key, fn) in enumerate(self.stages, 1):
+        for k, (name, est, key, fn, output) in enumerate(self.stages, 1):
             marker = os.path.join(self.out, ".stages", name.replace("/", "_") + ".json")
-            if os.path.exists(marker) and json.load(open(marker)).get("key") == key:
-                print(f"[{k}/{len(self.stages)}] {name}: cached")
-                total_est -= est
-                continue
+            if os.path.exists(marker):
+                if json.load(open(marker)).get("key") == key:
+                    print(f"[{k}/{len(self.stages)}] {name}: cached")
+                    total_est -= est
+                    continue
+                # finished under other settings: start over rather than resume a stale checkpoint
+                os.remove(marker)
+                if output and os.path.exists(output):
+                    shutil.rmtree(output)
             pace = spent / spent_est if spent_est else 1.0
             remaining = (total_est - spent_est) * pace
             print(f"\n[{k}/{len(self.stages)}] {name}  (elapsed {_clock(time.time() - t0)}, ETA {_clock(remaining)})", flush=True)
@@ -163,21 +170,24 @@ def plan(pipe, task, preset, out, threads):
         dfs_rows, bfs_rows = (list(map(json.loads, open(p("data", f"{a}.jsonl")))) for a in ("dfs", "bfs"))
         write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(zip(dfs_rows, bfs_rows))])
 
-    pipe.add(f"{task}/data", 15, key, make_data)
+    pipe.add(f"{task}/data", 15, key, make_data, data)
 
     def sft(name, steps):
         def fn():
             train_sft.train(train_sft.parse_args(
                 ["--task", task, "--data", p("data", f"{name}.jsonl"), "--val", p("data", "val.jsonl"),
                  "--out", p(f"sft_{name}"), "--max-steps", str(steps), "--batch-size", str(preset.batch_size),
-                 "--lr", str(preset.lr), "--eval-every", str(max(1, steps // 4)), "--eval-n", str(preset.n_val),
+                 "--lr", str(preset.lr), "--warmup", str(min(100, steps // 10)), "--eval-every", str(max(1, steps // 2)), "--eval-n", str(preset.n_val),
                  "--resume", *preset.model, *common]))
         return fn
 
-    pipe.add(f"{task}/sft_solution", 90, key, sft("solution", preset.sft_steps))
-    pipe.add(f"{task}/sft_astar", 150, key, sft("astar", preset.sft_steps))
-    for name in ("mcts", "mix", "shuffled"):
-        pipe.add(f"{task}/sft_{name}", 60, key, sft(name, preset.control_steps))
+    # Solution-only, A* and the shuffled control carry the conclusions. They get about the same training
+    # COMPUTE (tokens), so solution-only, whose sequences are a few times shorter, takes more steps; the
+    # A* model and its control take exactly the same. The other trace formats get a shorter look.
+    for name, steps, est in (("solution", preset.solution_steps, 150), ("astar", preset.trace_steps, 180),
+                             ("shuffled", preset.trace_steps, 180), ("mcts", preset.control_steps, 40),
+                             ("mix", preset.control_steps, 40)):
+        pipe.add(f"{task}/sft_{name}", est, key, sft(name, steps), p(f"sft_{name}"))
 
     def best_trace_model():
         """The trace model with the best validation accuracy (never the test set)."""
@@ -192,15 +202,15 @@ def plan(pipe, task, preset, out, threads):
                 ["--init", p(f"sft_{init() if callable(init) else init}", "ckpt.pt"), "--problems", p("data", "train.jsonl"),
                  "--val", p("data", "val.jsonl"), "--out", p(name), "--algo", algo, "--steps", str(preset.rl_steps),
                  "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
-                 "--eval-every", str(max(1, preset.rl_steps // 2)), "--eval-n", str(preset.n_val), "--eval-samples", "8",
+                 "--eval-every", str(preset.rl_steps), "--no-initial-eval", "--eval-n", str(preset.n_val), "--eval-samples", "8",
                  "--resume", *common]))
             with open(p(name, "init.txt"), "w") as f:
                 f.write(init() if callable(init) else init)
         return fn
 
-    pipe.add(f"{task}/rl_grpo_trace", 60, key, rl("rl_grpo_trace", best_trace_model, "grpo"))
-    pipe.add(f"{task}/rl_ei_trace", 60, key, rl("rl_ei_trace", best_trace_model, "expert-iteration"))
-    pipe.add(f"{task}/rl_grpo_solution", 30, key, rl("rl_grpo_solution", "solution", "grpo"))
+    pipe.add(f"{task}/rl_grpo_trace", 60, key, rl("rl_grpo_trace", best_trace_model, "grpo"), p("rl_grpo_trace"))
+    pipe.add(f"{task}/rl_ei_trace", 60, key, rl("rl_ei_trace", best_trace_model, "expert-iteration"), p("rl_ei_trace"))
+    pipe.add(f"{task}/rl_grpo_solution", 30, key, rl("rl_grpo_solution", "solution", "grpo"), p("rl_grpo_solution"))
 
     def evaluate_all():
         os.makedirs(p("eval"), exist_ok=True)
@@ -210,7 +220,7 @@ def plan(pipe, task, preset, out, threads):
                                "--n", str(preset.samples), "--batch-size", "256", "--k", ",".join(str(k) for k in (1, 8, 16, 32, 64) if k <= preset.samples), "--out", p("eval", f"{name}.json"), *common])
         symbolic_sweep(task, p("data", "test.jsonl"), preset, p("eval", "symbolic.json"))
 
-    pipe.add(f"{task}/evaluate", 150, key, evaluate_all)
+    pipe.add(f"{task}/evaluate", 150, key, evaluate_all, p("eval"))
 
 
 MODELS = ("sft_solution", "sft_astar", "sft_mcts", "sft_mix", "sft_shuffled", "rl_grpo_trace", "rl_ei_trace",
@@ -322,7 +332,9 @@ def task_report(run_dir, task):
     lines.append("| model | greedy-solved problems that no symbolic search (A*, DFS, BFS, MCTS) solves within the model's own node count |")
     lines.append("|---|---|")
     for m, r in evals.items():
-        lines.append(f"| {m} | {r['solved_by_model_not_symbolic_at_same_nodes']} of {r['n_problems']} |")
+        beyond, ci = r["solved_by_model_not_symbolic_at_same_nodes"], r["solved_by_model_not_symbolic_ci"]
+        lines.append(f"| {m} | " + ("n/a: its text names no nodes |" if beyond is None else
+                     f"{beyond} of {r['n_problems']} (rate 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]) |"))
     lines.append("")
 
     # training curves
@@ -396,11 +408,10 @@ def summary(task, d, evals, sym, n):
             return worse
         return "no significant difference"
 
-    traces = [m for m in ("sft_astar", "sft_mcts", "sft_mix") if m in evals]
-    if traces and "sft_solution" in evals:
-        best = max(traces, key=lambda m: evals[m]["greedy_acc"])
+    if "sft_astar" in evals and "sft_solution" in evals:
+        best = "sft_astar"  # the same problems and about the same training tokens as solution-only
         c = paired(best, "sft_solution")
-        out.append(f"- Trace training vs solution-only (greedy, same problems and steps): {best} "
+        out.append(f"- Trace training vs solution-only (greedy; same problems, about the same training tokens): {best} "
                    f"{c['acc_a']:.3f} vs {c['acc_b']:.3f}, difference {c['diff']:+.3f} "
                    f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]: {verdict(c, 'the trace model is better', 'solution-only is better')}.")
         if "mean_sample_tokens" in evals[best] and n:
@@ -424,10 +435,12 @@ def summary(task, d, evals, sym, n):
             out.append(f"- {rl_name} vs {base}: pass@1 {c1['acc_a']:.3f} vs {c1['acc_b']:.3f} "
                        f"({verdict(c1, 'improved', 'worse')}); the boundary is {left} "
                        f"(only RL {ck['only_a']}, only SFT {ck['only_b']}).")
-            curves = [_curve(evals[rl_name], range(1, n + 1)), _curve(evals[base], range(1, n + 1))]
-            cross = next((k for k in range(2, n + 1) if (curves[0][k - 1] - curves[1][k - 1]) * (curves[0][0] - curves[1][0]) < 0), None)
+            gap = [a - b for a, b in zip(_curve(evals[rl_name], range(1, n + 1)), _curve(evals[base], range(1, n + 1)))]
+            signs = [(k, g > 0) for k, g in enumerate(gap, 1) if abs(g) > 1e-9]
+            cross = next((k for (_, s0), (k, s1) in zip(signs, signs[1:]) if s0 != s1), None)
             if cross:
-                out.append(f"  The pass@k curves cross at k = {cross}: RL reweights what the SFT model could already do.")
+                ahead = "RL" if signs[0][1] else base
+                out.append(f"  The pass@k curves cross at k = {cross}: {ahead} is ahead at small k, the other at large k.")
     best_any = max(evals, key=lambda m: evals[m]["greedy_acc"])
     out.append(f"- Best model: {best_any}, greedy accuracy {evals[best_any]['greedy_acc']:.3f}; "
                f"unbounded A* solves {sym.get('astar', [{'acc': float('nan')}])[-1]['acc']:.3f}.")

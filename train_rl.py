@@ -45,12 +45,19 @@ from train_sft import (config_differences, gather_shards, global_sum, init_distr
 # ------------------------------------------------------------------------------------------------
 # reward
 
-def reward(task, tokens, format_reward=0.0, gamma=None):
-    """Reward of one completion (a list of token strings). Documented range: [0, 1]. Never raises."""
+def judge(task, tokens, format_reward=0.0, gamma=None):
+    """(reward, correct, nodes explored) of one completion (a list of token strings). The reward's
+    documented range is [0, 1]. Never raises."""
     parsed = linearize.parse(task, tokens)
     if parsed.correct:
-        return gamma ** len(tokens) if gamma is not None else 1.0
-    return format_reward if parsed.answer is not None else 0.0
+        value = gamma ** len(tokens) if gamma is not None else 1.0
+    else:
+        value = format_reward if parsed.answer is not None else 0.0
+    return value, parsed.correct, parsed.nodes
+
+
+def reward(task, tokens, format_reward=0.0, gamma=None):
+    return judge(task, tokens, format_reward, gamma)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -132,22 +139,26 @@ def update(model, optimizer, loss, grad_clip, world):
 
 def rl_step(model, ref, optimizer, prompts, reward_fn, args, generator, device="cpu", world=1):
     """Sample args.group completions for each prompt, reward them, and update the model.
-    reward_fn(prompt_index, completion_ids) -> float. Returns a dict of statistics."""
+    reward_fn(prompt_index, completion_ids) -> (reward, correct, nodes). Returns a dict of statistics."""
     model.eval()
     flat = [p for p in prompts for _ in range(args.group)]
     outs = complete(model, args.vocab, flat, args.temperature, batch_size=len(flat), device=device,
                     seed=int(torch.randint(0, 2**31, (1,), generator=generator)), max_new_tokens=args.max_new_tokens)
     completions = [ids for ids, _ in outs]
-    rewards = torch.tensor([reward_fn(i // args.group, ids) for i, ids in enumerate(completions)], dtype=torch.float32)
+    judged = [reward_fn(i // args.group, ids) for i, ids in enumerate(completions)]
+    rewards = torch.tensor([r for r, _, _ in judged], dtype=torch.float32)
+    correct = [c for _, c, _ in judged]
     groups = rewards.view(-1, args.group)
     stats = {"reward": rewards.mean().item(), "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
+             "correct": statistics.fmean(correct),
              "zero_var_groups": (groups.max(1).values == groups.min(1).values).float().mean().item(),
-             "gen_len": statistics.fmean(map(len, completions))}
+             "gen_len": statistics.fmean(map(len, completions)),
+             "nodes": statistics.fmean(n for _, _, n in judged)}
     model.train()
     if args.algo == "expert-iteration":
         keep = []
         for g in range(len(prompts)):  # the shortest correct sample of each prompt
-            best = [i for i in range(g * args.group, (g + 1) * args.group) if rewards[i] > 0.5]
+            best = [i for i in range(g * args.group, (g + 1) * args.group) if correct[i]]
             if best:
                 keep.append(min(best, key=lambda i: len(completions[i])))
         stats["kept"] = len(keep)
@@ -167,7 +178,7 @@ def rl_step(model, ref, optimizer, prompts, reward_fn, args, generator, device="
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     with torch.no_grad():
         old_logp = completion_logprobs(model, x, y, mask)
-        ref_logp = completion_logprobs(ref, x, y, mask) if ref is not None and args.kl else None
+        ref_logp = completion_logprobs(ref, x, y, mask) if ref is not None else None
     epochs = args.ppo_epochs if args.algo == "grpo" else 1
     for _ in range(epochs):
         logp = completion_logprobs(model, x, y, mask)
@@ -212,6 +223,7 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-n", type=int, default=100)
     p.add_argument("--eval-samples", type=int, default=8, help="samples per problem for pass@k during training")
+    p.add_argument("--no-initial-eval", action="store_true", help="skip evaluating the starting checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", default=None)
@@ -219,6 +231,9 @@ def parse_args(argv=None):
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.temperature != 1.0 and args.algo != "expert-iteration":
+        p.error("--temperature must be 1 for reinforce/grpo: their log-probs (and the ratio) are those of the "
+                "model's own distribution, so other temperatures would make the update off-policy")
     if args.group < 2 and args.algo != "expert-iteration":
         p.error("--group must be at least 2: advantages compare samples of the same prompt")
     for name in ("steps", "prompts", "ppo_epochs", "eval_every"):
@@ -251,10 +266,9 @@ def train(args):
         print(f"skipped {skipped + skipped_val} malformed problem lines")
     val = val[:args.eval_n] if val else None
     model, vocab = model_from_checkpoint(init, device)
-    ref = None
-    if args.kl:
-        ref = model_from_checkpoint(init, device)[0].eval()
-        ref.requires_grad_(False)
+    # the frozen starting model: the KL penalty's anchor, and in any case the yardstick of how far RL moved
+    ref = model_from_checkpoint(init, device)[0].eval()
+    ref.requires_grad_(False)
     args.vocab = vocab
     prompts = encode_prompts(vocab, task_name, problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
@@ -299,7 +313,7 @@ def train(args):
         log(row)
         return row
 
-    if val and step == 0:
+    if val and step == 0 and not args.no_initial_eval:
         before = run_eval()
         if rank == 0:
             tqdm.write(f"before RL: {before}")
@@ -311,7 +325,7 @@ def train(args):
         pick = torch.randint(0, len(prompts), (args.prompts,), generator=gen).tolist()
         tasks = [task_cls(problems[i]) for i in pick]
         stats = rl_step(model, ref, optimizer, [prompts[i] for i in pick],
-                        lambda g, ids: reward(tasks[g], vocab.decode(ids), args.format_reward, args.gamma),
+                        lambda g, ids: judge(tasks[g], vocab.decode(ids), args.format_reward, args.gamma),
                         args, gen, device, world)
         step += 1
         stats["reward"] = global_sum(stats["reward"], world) / world

@@ -27,10 +27,8 @@ import json
 import math
 import os
 import pickle
-import sys
 import time
 import zipfile
-from contextlib import nullcontext
 from dataclasses import asdict
 
 import numpy as np

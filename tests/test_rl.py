@@ -101,7 +101,8 @@ def test_each_algorithm_learns_the_toy_problem(algo, extra):
     assert start < 0.3
     gen = torch.Generator().manual_seed(0)
     for _ in range(300):
-        train_rl.rl_step(model, ref, opt, [prompt] * 4, lambda g, ids: float(ids[:1] == [target]), args, gen)
+        train_rl.rl_step(model, ref, opt, [prompt] * 4, lambda g, ids: (float(ids[:1] == [target]), ids[:1] == [target], 0),
+                           args, gen)
         if expected_reward() > 0.95:
             break
     assert expected_reward() > 0.9
