@@ -59,12 +59,12 @@ PRESETS = {
     "cpu": {
         "maze": Preset(generate=["--height", "5", "--width-cells", "5"], n_train=4000, n_test=100, n_val=100,
                        trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                       solution_steps=1500, trace_steps=500, control_steps=100, batch_size=32, lr=3e-3,
+                       solution_steps=1500, trace_steps=500, control_steps=80, batch_size=32, lr=3e-3,
                        rl_steps=6, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
         "countdown": Preset(generate=["--n-nums", "3", "--num-max", "9"], n_train=4000, n_test=100, n_val=100,
                             trace=["--no-costs"], model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"],
-                            solution_steps=500, trace_steps=200, control_steps=60, batch_size=32, lr=3e-3,
-                            rl_steps=6, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
+                            solution_steps=500, trace_steps=150, control_steps=40, batch_size=32, lr=3e-3,
+                            rl_steps=4, rl_prompts=16, rl_group=8, rl_lr=5e-5, samples=16, budgets=[1, 2, 4, 8, 16, 32]),
     },
     # Designed by computation (README, "The GPU preset"): ~14M-parameter models, ~10 min of SFT per task at a
     # realistic 25% of an H100's bf16 peak, RL and evaluation sized so that decoding (latency-bound) fits.
@@ -177,7 +177,7 @@ def plan(pipe, task, preset, out, threads):
             train_sft.train(train_sft.parse_args(
                 ["--task", task, "--data", p("data", f"{name}.jsonl"), "--val", p("data", "val.jsonl"),
                  "--out", p(f"sft_{name}"), "--max-steps", str(steps), "--batch-size", str(preset.batch_size),
-                 "--lr", str(preset.lr), "--warmup", str(min(100, steps // 10)), "--eval-every", str(max(1, steps // 2)), "--eval-n", str(preset.n_val),
+                 "--lr", str(preset.lr), "--warmup", str(min(100, steps // 10)), "--eval-every", str(steps if steps == preset.control_steps else max(1, steps // 2)), "--eval-n", str(preset.n_val),
                  "--resume", *preset.model, *common]))
         return fn
 
@@ -211,6 +211,7 @@ def plan(pipe, task, preset, out, threads):
     pipe.add(f"{task}/rl_grpo_trace", 60, key, rl("rl_grpo_trace", best_trace_model, "grpo"), p("rl_grpo_trace"))
     pipe.add(f"{task}/rl_ei_trace", 60, key, rl("rl_ei_trace", best_trace_model, "expert-iteration"), p("rl_ei_trace"))
     pipe.add(f"{task}/rl_grpo_solution", 30, key, rl("rl_grpo_solution", "solution", "grpo"), p("rl_grpo_solution"))
+    pipe.add(f"{task}/rl_ei_solution", 30, key, rl("rl_ei_solution", "solution", "expert-iteration"), p("rl_ei_solution"))
 
     def evaluate_all():
         os.makedirs(p("eval"), exist_ok=True)
@@ -220,11 +221,11 @@ def plan(pipe, task, preset, out, threads):
                                "--n", str(preset.samples), "--batch-size", "256", "--k", ",".join(str(k) for k in (1, 8, 16, 32, 64) if k <= preset.samples), "--out", p("eval", f"{name}.json"), *common])
         symbolic_sweep(task, p("data", "test.jsonl"), preset, p("eval", "symbolic.json"))
 
-    pipe.add(f"{task}/evaluate", 150, key, evaluate_all, p("eval"))
+    pipe.add(f"{task}/evaluate", 150, {**key, "models": MODELS}, evaluate_all, p("eval"))
 
 
 MODELS = ("sft_solution", "sft_astar", "sft_mcts", "sft_mix", "sft_shuffled", "rl_grpo_trace", "rl_ei_trace",
-          "rl_grpo_solution")
+          "rl_grpo_solution", "rl_ei_solution")
 
 
 def symbolic_sweep(task_name, problems_path, preset, out_path):
@@ -323,7 +324,8 @@ def task_report(run_dir, task):
     lines.append("| comparison | solved only by A | only by B | pass@k difference A−B [95% CI] |")
     lines.append("|---|---|---|---|")
     pairs = [("rl_grpo_trace", _init_of(d, "rl_grpo_trace")), ("rl_ei_trace", _init_of(d, "rl_ei_trace")),
-             ("rl_grpo_solution", "sft_solution"), ("sft_astar", "sft_solution"), ("sft_astar", "sft_shuffled")]
+             ("rl_grpo_solution", "sft_solution"), ("rl_ei_solution", "sft_solution"),
+             ("sft_astar", "sft_solution"), ("sft_astar", "sft_shuffled")]
     for a, b in pairs:
         if a in evals and b in evals and n:
             c = evaluate.compare(os.path.join(d, "eval", f"{a}.json"), os.path.join(d, "eval", f"{b}.json"), k=n)
@@ -426,8 +428,8 @@ def summary(task, d, evals, sym, n):
         out.append(f"- Shuffled-trace control: A* order {c['acc_a']:.3f} vs shuffled {c['acc_b']:.3f} "
                    f"({c['diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]): "
                    f"{verdict(c, 'the order of the search matters', 'the scrambled order did better')}.")
-    for rl_name in ("rl_grpo_trace", "rl_ei_trace", "rl_grpo_solution"):
-        base = _init_of(d, rl_name) if rl_name != "rl_grpo_solution" else "sft_solution"
+    for rl_name in ("rl_grpo_trace", "rl_ei_trace", "rl_grpo_solution", "rl_ei_solution"):
+        base = _init_of(d, rl_name)
         c1, ck = paired(rl_name, base, 1), (paired(rl_name, base, n) if n else None)
         if c1 and ck:
             left = "up (more problems solved at k = %d)" % n if ck["ci95"][0] > 0 else \
