@@ -170,24 +170,27 @@ def plan(pipe, task, preset, out, threads):
         dfs_rows, bfs_rows = (list(map(json.loads, open(p("data", f"{a}.jsonl")))) for a in ("dfs", "bfs"))
         write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(zip(dfs_rows, bfs_rows))])
 
-    pipe.add(f"{task}/data", 15, key, make_data, data)
+    pipe.add(f"{task}/data", 5, key, make_data, data)
 
     def sft(name, steps):
         def fn():
             train_sft.train(train_sft.parse_args(
                 ["--task", task, "--data", p("data", f"{name}.jsonl"), "--val", p("data", "val.jsonl"),
                  "--out", p(f"sft_{name}"), "--max-steps", str(steps), "--batch-size", str(preset.batch_size),
-                 "--lr", str(preset.lr), "--warmup", str(min(100, steps // 10)), "--eval-every", str(steps if steps == preset.control_steps else max(1, steps // 2)), "--eval-n", str(preset.n_val),
+                 "--lr", str(preset.lr), "--warmup", str(min(100, steps // 10)),
+                 "--eval-every", str(steps if steps == preset.control_steps else max(1, steps // 2)),
+                 "--eval-n", str(preset.n_val),
                  "--resume", *preset.model, *common]))
         return fn
 
     # Solution-only, A* and the shuffled control carry the conclusions. They get about the same training
     # COMPUTE (tokens), so solution-only, whose sequences are a few times shorter, takes more steps; the
     # A* model and its control take exactly the same. The other trace formats get a shorter look.
-    for name, steps, est in (("solution", preset.solution_steps, 150), ("astar", preset.trace_steps, 180),
-                             ("shuffled", preset.trace_steps, 180), ("mcts", preset.control_steps, 40),
-                             ("mix", preset.control_steps, 40)):
-        pipe.add(f"{task}/sft_{name}", est, key, sft(name, steps), p(f"sft_{name}"))
+    # the ETA's first guess, in seconds per step as measured on the CPU preset; it recalibrates as stages finish
+    for name, steps, per_step in (("solution", preset.solution_steps, 0.1), ("astar", preset.trace_steps, 0.4),
+                                  ("shuffled", preset.trace_steps, 0.4), ("mcts", preset.control_steps, 0.6),
+                                  ("mix", preset.control_steps, 0.5)):
+        pipe.add(f"{task}/sft_{name}", steps * per_step, key, sft(name, steps), p(f"sft_{name}"))
 
     def best_trace_model():
         """The trace model with the best validation accuracy (never the test set)."""
@@ -202,26 +205,29 @@ def plan(pipe, task, preset, out, threads):
                 ["--init", p(f"sft_{init() if callable(init) else init}", "ckpt.pt"), "--problems", p("data", "train.jsonl"),
                  "--val", p("data", "val.jsonl"), "--out", p(name), "--algo", algo, "--steps", str(preset.rl_steps),
                  "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
-                 "--eval-every", str(preset.rl_steps), "--no-initial-eval", "--eval-n", str(preset.n_val), "--eval-samples", "8",
+                 "--eval-every", str(preset.rl_steps), "--no-initial-eval", "--eval-n", str(preset.n_val),
+                 "--eval-samples", "8",
                  "--resume", *common]))
             with open(p(name, "init.txt"), "w") as f:
                 f.write(init() if callable(init) else init)
         return fn
 
-    pipe.add(f"{task}/rl_grpo_trace", 60, key, rl("rl_grpo_trace", best_trace_model, "grpo"), p("rl_grpo_trace"))
-    pipe.add(f"{task}/rl_ei_trace", 60, key, rl("rl_ei_trace", best_trace_model, "expert-iteration"), p("rl_ei_trace"))
-    pipe.add(f"{task}/rl_grpo_solution", 30, key, rl("rl_grpo_solution", "solution", "grpo"), p("rl_grpo_solution"))
-    pipe.add(f"{task}/rl_ei_solution", 30, key, rl("rl_ei_solution", "solution", "expert-iteration"), p("rl_ei_solution"))
+    for name, init, algo in (("rl_grpo_trace", best_trace_model, "grpo"),
+                             ("rl_ei_trace", best_trace_model, "expert-iteration"),
+                             ("rl_grpo_solution", "solution", "grpo"),
+                             ("rl_ei_solution", "solution", "expert-iteration")):
+        pipe.add(f"{task}/{name}", 8 * preset.rl_steps, key, rl(name, init, algo), p(name))
 
     def evaluate_all():
         os.makedirs(p("eval"), exist_ok=True)
         for name in MODELS:
             if os.path.exists(p(name, "ckpt.pt")):
-                evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"),
-                               "--n", str(preset.samples), "--batch-size", "256", "--k", ",".join(str(k) for k in (1, 8, 16, 32, 64) if k <= preset.samples), "--out", p("eval", f"{name}.json"), *common])
+                ks = ",".join(str(k) for k in (1, 8, 16, 32, 64) if k <= preset.samples)
+                evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
+                               "--batch-size", "256", "--k", ks, "--out", p("eval", f"{name}.json"), *common])
         symbolic_sweep(task, p("data", "test.jsonl"), preset, p("eval", "symbolic.json"))
 
-    pipe.add(f"{task}/evaluate", 150, {**key, "models": MODELS}, evaluate_all, p("eval"))
+    pipe.add(f"{task}/evaluate", 100, {**key, "models": MODELS}, evaluate_all, p("eval"))
 
 
 MODELS = ("sft_solution", "sft_astar", "sft_mcts", "sft_mix", "sft_shuffled", "rl_grpo_trace", "rl_ei_trace",
@@ -370,7 +376,8 @@ def _init_of(d, rl_name):
 
 
 def maze_picture(run_dir, d, evals):
-    """The first held-out maze the best trace model solved: its explored cells next to A*'s."""
+    """A held-out maze, the cells the best trace model's own greedy trace explored next to A*'s:
+    the first maze it solved, or, if it solved none, the first on which its trace explored anything."""
     from tasks.maze import Maze, render_png
     import matplotlib.pyplot as plt
     name = max((m for m in evals if m.startswith("sft_") and m not in ("sft_solution", "sft_shuffled")),
@@ -381,13 +388,16 @@ def maze_picture(run_dir, d, evals):
     rows = evals[name]["per_problem"]
     i = next((k for k, r in enumerate(rows) if r["greedy"] and r.get("explored")), None)
     if i is None:
-        return [f"(no held-out maze was solved greedily by {name}, so there is no exploration picture)\n"]
+        i = next((k for k, r in enumerate(rows) if r.get("explored")), None)
+    if i is None:
+        return [f"(the greedy traces of {name} named no legal cell, so there is no exploration picture)\n"]
+    verdict = "solved" if rows[i]["greedy"] else "not solved"
     task = Maze(problems[i])
     ref = search.astar(task)
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
     model_path = rows[i].get("answer")
     render_png(problems[i], None, path=model_path, explored=[tuple(s) for s in rows[i]["explored"]],
-               title=f"{name}: {len(rows[i]['explored'])} cells explored", ax=axes[0])
+               title=f"{name}: {len(rows[i]['explored'])} cells explored, {verdict}", ax=axes[0])
     render_png(problems[i], None, path=task.answer(ref.moves), explored=[ev[1].state for ev in ref.events if ev[0] == "close"],
                title=f"A*: {ref.nodes_expanded} cells expanded", ax=axes[1])
     fig.tight_layout(), fig.savefig(os.path.join(run_dir, "maze_explored.png"), dpi=100), plt.close(fig)

@@ -204,7 +204,7 @@ def render_ascii(problem, path=None, explored=None):
 
 
 def render_png(problem, filename, path=None, explored=None, title=None, ax=None):
-    """Walls black, expanded cells shaded by expansion order (light = early), the path as a line,
+    """Walls black, expanded cells shaded by expansion order (dark blue = early, pale = late), the path as a line,
     S green and G red. With `ax`, draws into an existing matplotlib axis (for side-by-side plots)."""
     import matplotlib
     matplotlib.use("Agg")
