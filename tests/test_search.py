@@ -10,7 +10,6 @@ import itertools
 import os
 import random
 import sys
-from collections import deque
 
 import pytest
 
@@ -20,27 +19,11 @@ from tasks.countdown import Countdown  # noqa: E402
 from tasks.countdown import verify as cd_verify  # noqa: E402
 from tasks.maze import Maze, is_optimal  # noqa: E402
 from tasks.maze import verify as maze_verify  # noqa: E402
+from reference import maze_shortest  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------
 # references, written from the rules
-
-def ref_shortest(grid):
-    """Cells on a shortest S->G path (S and G included), or None: plain BFS over the characters."""
-    h, w = len(grid), len(grid[0])
-    s = next((r, c) for r in range(h) for c in range(w) if grid[r][c] == "S")
-    g = next((r, c) for r in range(h) for c in range(w) if grid[r][c] == "G")
-    dist, queue = {s: 1}, deque([s])
-    while queue:
-        r, c = queue.popleft()
-        if (r, c) == g:
-            return dist[g]
-        for nr, nc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
-            if 0 <= nr < h and 0 <= nc < w and grid[nr][nc] != "#" and (nr, nc) not in dist:
-                dist[(nr, nc)] = dist[(r, c)] + 1
-                queue.append((nr, nc))
-    return None
-
 
 def ref_path_ok(grid, path):
     """A path of unit steps over free cells from S to G."""
@@ -124,7 +107,7 @@ def test_astar_and_bfs_plans_are_shortest_on_random_mazes():
         h, w = rng.randint(5, 15), rng.randint(5, 15)
         problem = random_maze(rng, h, w)
         grid, task = problem["grid"], Maze(problem)
-        best = ref_shortest(grid)
+        best = maze_shortest(grid)
         for algo in (search.astar, search.bfs):
             result = algo(task)
             assert result.solved == (best is not None), (algo.__name__, grid)
@@ -146,7 +129,7 @@ def test_astar_on_generated_mazes_of_several_sizes():
             task = Maze(problem)
             result = search.astar(task)
             plan = task.answer(result.moves)
-            assert result.solved and len(plan) == ref_shortest(problem["grid"]) >= side
+            assert result.solved and len(plan) == maze_shortest(problem["grid"]) >= side
             assert is_optimal(problem, plan)
             # every expansion is logged once, and the count matches
             closes = [ev[1].state for ev in result.events if ev[0] == "close"]
@@ -158,7 +141,7 @@ def test_depth_first_beam_and_mcts_find_legal_maze_paths():
     for k in range(60):
         problem = random_maze(rng, rng.randint(5, 10), rng.randint(5, 10))
         grid, task = problem["grid"], Maze(problem)
-        best = ref_shortest(grid)
+        best = maze_shortest(grid)
         for algo in ("dfs", "beam", "mcts"):
             result = search.run_search(task, algo, budget=10**6, seed=k)
             if algo != "beam":  # DFS and MCTS (given budget) are complete; beam may miss

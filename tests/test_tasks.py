@@ -8,7 +8,6 @@ import json
 import os
 import random
 import sys
-from collections import deque
 
 import pytest
 
@@ -18,6 +17,7 @@ from tasks.countdown import SOS_HELD_OUT_TARGETS, Countdown  # noqa: E402
 from tasks.countdown import verify as cd_verify  # noqa: E402
 from tasks.maze import Maze, is_optimal  # noqa: E402
 from tasks.maze import verify as maze_verify  # noqa: E402
+from reference import maze_shortest  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------
@@ -39,24 +39,6 @@ def ref_countdown_solvable(nums, target):
         if any(ref_countdown_solvable(rest + [c], target) for c in results):
             return True
     return False
-
-
-def ref_maze_shortest(grid):
-    """Cells on a shortest S->G path (S and G included), or None: plain BFS over the characters."""
-    h, w = len(grid), len(grid[0])
-    cells = {(r, c): ch for r, row in enumerate(grid) for c, ch in enumerate(row)}
-    s = next(p for p, ch in cells.items() if ch == "S")
-    g = next(p for p, ch in cells.items() if ch == "G")
-    dist, queue = {s: 1}, deque([s])
-    while queue:
-        r, c = queue.popleft()
-        if (r, c) == g:
-            return dist[g]
-        for nr, nc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
-            if 0 <= nr < h and 0 <= nc < w and grid[nr][nc] != "#" and (nr, nc) not in dist:
-                dist[(nr, nc)] = dist[(r, c)] + 1
-                queue.append((nr, nc))
-    return None
 
 
 def walls_of(grid):
@@ -232,7 +214,7 @@ def test_maze_generator_solvable_long_enough_and_splits_disjoint(h, w):
         assert len(grid) == h and all(len(row) == w for row in grid)
         assert set("".join(grid)) <= set("S.#G")
         assert "".join(grid).count("S") == 1 and "".join(grid).count("G") == 1
-        length = ref_maze_shortest(grid)
+        length = maze_shortest(grid)
         assert length is not None and length >= max(h, w), (grid, length)
     assert not {walls_of(p["grid"]) for p in train} & {walls_of(p["grid"]) for p in test}
 
@@ -251,7 +233,7 @@ def test_maze_layout_never_in_two_splits_even_when_layouts_repeat():
 
 def test_maze_generator_min_len_and_errors():
     for p in Maze.generate(20, random.Random(3), height=8, width=8, min_len=14):
-        assert ref_maze_shortest(p["grid"]) >= 14
+        assert maze_shortest(p["grid"]) >= 14
     with pytest.raises(ValueError):
         Maze.generate(1, random.Random(0), "test-seen")
     with pytest.raises(ValueError):
