@@ -14,21 +14,34 @@ task's strict verifier -- never by the model's own claim. We report:
   how many problems the model solved that the symbolic search could not solve within the same number
   of nodes.
 
+Every metric is also given per stratum: problems that NEED search (depth-first search, trying the
+child that looks closest first, has to back up at least once: search.needs_search) and problems a
+greedy walk solves directly. Trace training can only show its worth on the first kind.
+
+The learned gate: a comparison between models that never learned their training language is not a
+result. A model passes the gate when, greedily on held-out problems, it emits an answer at least 95%
+of the time and its trace clauses are legal at least 95% as often as the clauses of its own training
+traces are (1.0 for real search traces; a control's scrambled or borrowed traces score lower by
+construction, and the model is held to what it was shown).
+
 `--compare A.json B.json` pairs two evaluations on the same problems: how many problems only A
 solved, only B, and a paired bootstrap 95% confidence interval for the accuracy difference.
 """
 import argparse
 import json
 import os
-import random
 import statistics
 
 import numpy as np
 import torch
 
 import linearize
-from search import run_search
-from tasks import ProblemError, get_task, load_problems
+from checkpoint import load_checkpoint, model_from_checkpoint, task_of
+from distributed import global_sum, set_threads
+from search import ALGOS, needs_search, run_search
+from tasks import ProblemError, load_problems
+
+GATE = 0.95  # the learned gate's threshold, for the answer rate and the relative legal-step rate
 
 
 # ------------------------------------------------------------------------------------------------
@@ -69,8 +82,7 @@ def bootstrap_ci(values, iters=2000, seed=0):
 # ------------------------------------------------------------------------------------------------
 # running a model on problems
 
-def encode_prompts(vocab, task_name, problems):
-    task_cls = get_task(task_name)
+def encode_prompts(vocab, task_cls, problems):
     return [vocab.encode(linearize.prompt_tokens(task_cls(p))) for p in problems]
 
 
@@ -103,21 +115,44 @@ def score(task, vocab, ids):
     return linearize.parse(task, vocab.decode(ids))
 
 
-def greedy_accuracy(model, vocab, task_name, problems, device="cpu"):
-    task_cls = get_task(task_name)
-    outs = complete(model, vocab, encode_prompts(vocab, task_name, problems), temperature=0.0, device=device)
-    return sum(score(task_cls(p), vocab, ids).correct for p, (ids, _) in zip(problems, outs)) / max(1, len(problems))
+def greedy_counts(model, vocab, task_cls, problems, device="cpu"):
+    """Greedy decoding on `problems`: counts of correct answers, answers emitted, legal and all trace
+    clauses (sums, so that shards of a problem set add up)."""
+    outs = complete(model, vocab, encode_prompts(vocab, task_cls, problems), temperature=0.0, device=device)
+    parsed = [score(task_cls(p), vocab, ids) for p, (ids, _) in zip(problems, outs)]
+    return {"n": len(problems), "correct": sum(p.correct for p in parsed),
+            "answered": sum(p.answer is not None for p in parsed),
+            "legal_steps": sum(p.legal_steps for p in parsed), "steps": sum(p.steps for p in parsed)}
 
 
-SYMBOLIC = ("astar", "dfs", "bfs", "mcts")
+def sharded_greedy_stats(model, vocab, task_cls, problems, device, rank, world):
+    """Held-out greedy accuracy, answer rate and legal-step rate (as in the learned gate), with the
+    problems split across ranks (rank r takes every world-th one) and the counts summed: N processes
+    evaluate N times faster, and every rank gets the numbers one process would compute."""
+    shard = problems[rank::world]
+    counts = greedy_counts(model, vocab, task_cls, shard, device) if shard else {}
+    total = {k: global_sum(counts.get(k, 0), world) for k in ("n", "correct", "answered", "legal_steps", "steps")}
+    n = max(1, total["n"])
+    return {"val_acc": total["correct"] / n, "val_answer_rate": total["answered"] / n,
+            "val_legal_step_rate": _rate(total["legal_steps"], total["steps"])}
 
 
-def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
+SYMBOLIC = tuple(name for name, spec in ALGOS.items() if spec.complete)
+_UNBOUNDED = {}  # (task, problem, algo) -> nodes: the same for every model evaluated on a problem set
+
+
+def _symbolic_nodes(task, problem, algo):
+    key = (task.name, json.dumps(problem, sort_keys=True), algo)
+    if key not in _UNBOUNDED:
+        _UNBOUNDED[key] = run_search(task, algo).nodes_expanded
+    return _UNBOUNDED[key]
+
+
+def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
              device="cpu", seed=0, batch_size=64):
     """All metrics for one model on one problem set, plus per-problem records for --compare."""
     from tqdm import tqdm
-    task_cls = get_task(task_name)
-    prompts = encode_prompts(vocab, task_name, problems)
+    prompts = encode_prompts(vocab, task_cls, problems)
     longest = max(map(len, prompts), default=0)
     if longest >= model.config.block_size:
         raise ValueError(f"a prompt of {longest} tokens does not fit the checkpoint's block_size "
@@ -135,11 +170,13 @@ def evaluate(model, vocab, task_name, problems, n=32, temperature=1.0, ks=(1, 8,
         g = score(task, vocab, greedy[i][0])
         samples = [score(task, vocab, ids) for ids, _ in sampled[i * n:(i + 1) * n]]
         # each symbolic search, unbounded and then held to the node count the model used
-        sym_nodes = {a: run_search(task, a).nodes_expanded for a in algos}
+        sym_nodes = {a: _symbolic_nodes(task, problem, a) for a in algos}
         sym_matched = {a: int(run_search(task, a, budget=g.nodes).solved) for a in algos}
-        rows.append({"greedy": int(g.correct), "tokens": len(greedy[i][0]), "nodes": g.nodes,
+        rows.append({"problem": problem, "greedy": int(g.correct), "answered": int(g.answer is not None),
+                     "needs_search": needs_search(task),
+                     "tokens": len(greedy[i][0]), "nodes": g.nodes,
                      "steps": g.steps, "legal_steps": g.legal_steps, "error": g.error,
-                     "answer": g.answer if g.correct else None, "explored": [list(s) for s in g.explored],
+                     "answer": g.answer, "explored": [list(s) for s in g.explored],
                      "c": sum(s.correct for s in samples), "n": n,
                      "sample_tokens": statistics.fmean(len(ids) for ids, _ in sampled[i * n:(i + 1) * n]) if n else 0,
                      "sample_legal": sum(s.legal_steps for s in samples), "sample_steps": sum(s.steps for s in samples),
@@ -153,6 +190,7 @@ def summarize(rows, ks=(1, 8, 32), taus=(0.5,)):
     n = rows[0]["n"] if rows else 0
     out = {"n_problems": len(rows), "n_samples": n, "greedy_acc": statistics.fmean(greedy) if rows else 0.0,
            "greedy_acc_ci": bootstrap_ci(greedy),
+           "answer_rate": statistics.fmean(r["answered"] for r in rows) if rows else 0.0,
            "mean_tokens": statistics.fmean(r["tokens"] for r in rows) if rows else 0.0,
            "legal_step_rate": _rate(sum(r["legal_steps"] for r in rows), sum(r["steps"] for r in rows)),
            "model_nodes_mean": statistics.fmean(r["nodes"] for r in rows) if rows else 0.0,
@@ -179,7 +217,49 @@ def _rate(part, whole):
     return part / whole if whole else None  # a solution-only model writes no trace clauses at all
 
 
-def compare(a_path, b_path, key="greedy", k=None):
+STRATA = {"all": lambda r: True, "needs_search": lambda r: r["needs_search"], "direct": lambda r: not r["needs_search"]}
+
+
+def by_stratum(rows, ks=(1, 8, 32), taus=(0.5,)):
+    """summarize() on all problems, on those that need search and on those that do not."""
+    return {name: summarize([r for r in rows if keep(r)], ks, taus) for name, keep in STRATA.items()}
+
+
+def gate(res, data_legal_rate=1.0):
+    """The learned gate (module docstring): answers emitted and clauses as legal as the training
+    traces' own. `data_legal_rate` is None for solution-only data (no clauses to imitate)."""
+    legal = res["legal_step_rate"]
+    relative = None if data_legal_rate is None or legal is None else legal / max(data_legal_rate, 1e-9)
+    passed = res["answer_rate"] >= GATE and (data_legal_rate is None or (relative is not None and relative >= GATE))
+    return {"passed": bool(passed), "legal_step_rate": legal, "answer_rate": res["answer_rate"],
+            "data_legal_step_rate": data_legal_rate, "relative_legal_step_rate": relative}
+
+
+def data_legal_rate(task_cls, rows):
+    """How legal the clauses of a trace file are against their own problems (None: no clauses)."""
+    legal = steps = 0
+    for row in rows:
+        parsed = linearize.parse(task_cls(row), row["trace"])
+        legal, steps = legal + parsed.legal_steps, steps + parsed.steps
+    return _rate(legal, steps)
+
+
+def compare_rows(ra, rb, k=None):
+    """Paired comparison of two models' per-problem records on the same problems: greedy (k None)
+    or pass@k, problems solved only by A / only by B, and the bootstrap CI of the difference."""
+    if k is None:
+        sa, sb = [r["greedy"] for r in ra], [r["greedy"] for r in rb]
+    else:  # solved at k = at least one correct sample among n (the empirical boundary at k = n)
+        sa, sb = [pass_at_k(r["n"], r["c"], k) for r in ra], [pass_at_k(r["n"], r["c"], k) for r in rb]
+    diff, lo, hi = paired_bootstrap(sa, sb) if sa else (0.0, 0.0, 0.0)
+    return {"metric": "greedy" if k is None else f"pass@{k}", "n": len(sa),
+            "acc_a": statistics.fmean(sa) if sa else 0.0, "acc_b": statistics.fmean(sb) if sb else 0.0,
+            "only_a": sum(x >= 0.5 and y < 0.5 for x, y in zip(sa, sb)),
+            "only_b": sum(y >= 0.5 and x < 0.5 for x, y in zip(sa, sb)),
+            "diff": diff, "ci95": [lo, hi]}
+
+
+def compare(a_path, b_path, k=None):
     """Per-problem comparison of two evaluation files on the same problems."""
     a, b = (json.load(open(p)) for p in (a_path, b_path))
     ra, rb = a["per_problem"], b["per_problem"]
@@ -188,16 +268,7 @@ def compare(a_path, b_path, key="greedy", k=None):
                          f"have {min(r['n'] for r in ra + rb)} (evaluate with --n {2 * k})")
     if len(ra) != len(rb):
         raise SystemExit(f"error: {a_path} has {len(ra)} problems, {b_path} has {len(rb)}: not the same set")
-    if k is None:
-        sa, sb = [r[key] for r in ra], [r[key] for r in rb]
-    else:  # solved at k = at least one correct sample among n (the empirical boundary at k = n)
-        sa, sb = [pass_at_k(r["n"], r["c"], k) for r in ra], [pass_at_k(r["n"], r["c"], k) for r in rb]
-    diff, lo, hi = paired_bootstrap(sa, sb)
-    return {"a": a_path, "b": b_path, "metric": key if k is None else f"pass@{k}",
-            "acc_a": statistics.fmean(sa), "acc_b": statistics.fmean(sb),
-            "only_a": sum(x >= 0.5 and y < 0.5 for x, y in zip(sa, sb)),
-            "only_b": sum(y >= 0.5 and x < 0.5 for x, y in zip(sa, sb)),
-            "diff": diff, "ci95": [lo, hi]}
+    return {"a": a_path, "b": b_path} | compare_rows(ra, rb, k)
 
 
 def print_table(name, res):
@@ -218,13 +289,21 @@ def print_table(name, res):
           + ("n/a (its text names no nodes)" if beyond is None else str(beyond)))
 
 
+def save_json(path, obj):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Evaluate a checkpoint on held-out problems with the strict verifier.",
                                 epilog="examples:\n  python evaluate.py --ckpt runs/x/ckpt.pt --problems data/test.jsonl --out eval.json\n"
-                                       "  python evaluate.py --compare a.json b.json\n  python evaluate.py --report runs/cpu",
+                                       "  python evaluate.py --compare a.json b.json\n"
+                                       "  python evaluate.py --compare a.json b.json --compare-k 16",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", help="checkpoint written by train_sft.py or train_rl.py")
-    p.add_argument("--problems", help="JSONL in the interchange format (SoS files work too)")
+    p.add_argument("--problems", help="problems in the interchange format: JSONL, or a JSON array (SoS's files)")
     p.add_argument("--out", help="write the results JSON here")
     p.add_argument("--n", type=int, default=32, help="samples per problem for pass@k (use n >= 2k)")
     p.add_argument("--k", default="1,8,32", help="comma-separated k values")
@@ -239,7 +318,6 @@ def main(argv=None):
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="paired comparison of two result files")
     p.add_argument("--compare-k", type=int, default=None, help="with --compare: compare pass@k instead of greedy")
-    p.add_argument("--report", metavar="RUN_DIR", help="(re)write RUN_DIR/report.md from its evaluation JSONs")
     args = p.parse_args(argv)
 
     if args.compare:
@@ -247,36 +325,29 @@ def main(argv=None):
         print(f"{res['metric']}: A {res['acc_a']:.3f}  B {res['acc_b']:.3f}  only A {res['only_a']}  only B {res['only_b']}  "
               f"A-B {res['diff']:+.3f}  95% CI [{res['ci95'][0]:+.3f}, {res['ci95'][1]:+.3f}]")
         return res
-    if args.report:
-        from reproduce import write_report
-        print(write_report(args.report))
-        return None
     if not args.ckpt or not args.problems:
-        p.error("give --ckpt and --problems (or --compare / --report)")
+        p.error("give --ckpt and --problems (or --compare)")
     from model import pick_device
-    from train_sft import load_checkpoint, model_from_checkpoint, set_threads
     device = args.device or pick_device()
     set_threads(device, args.threads)
     ckpt = load_checkpoint(args.ckpt)
+    task_cls = task_of(ckpt, args.ckpt)
     model, vocab = model_from_checkpoint(ckpt, device)
     try:
-        problems, _ = load_problems(args.problems, get_task(ckpt["task"]), skip_bad=args.skip_bad)
+        problems, _ = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)
     except (ProblemError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     problems = problems[:args.limit]
     ks = [int(k) for k in args.k.split(",")]
     try:
-        res = evaluate(model, vocab, ckpt["task"], problems, args.n, args.temperature, ks,
+        res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks,
                        [float(t) for t in args.tau.split(",")], args.algos.split(","), device, args.seed, args.batch_size)
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res
     print_table(os.path.basename(os.path.dirname(os.path.abspath(args.ckpt))), res)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(res, f)
-        os.replace(tmp, args.out)
+        save_json(args.out, res)
     return res
 
 

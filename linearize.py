@@ -7,7 +7,8 @@ writes that log as text, one short clause per event, followed by the answer:
     close S g G h H     expand the node whose state is S (it is cost-so-far G, estimate H)
     create M g G h H    generate the child reached by move M from the node last closed
     go M h H            depth-first: step by move M into a child of the current node
-    back                depth-first: return to the parent (the child failed)
+    back S              depth-first: the child failed; return to its parent S (naming S spares the
+                        model from counting how deep it is: a measured difference, README pilots)
     at S                MCTS: continue from the tree node S
     node M v V          MCTS: add the child reached by M from the current node; its rollout gave V/10
     sim M M .. M v V    MCTS, per-simulation: the whole path from the root, then the value
@@ -39,13 +40,12 @@ import json
 import random
 from dataclasses import dataclass, field
 
-from tasks import get_task, number_tokens, number_vocab, read_number
+from tasks import number_tokens, number_vocab, read_number
 
 PAD, BOS, EOS, SEP = "<pad>", "<bos>", "<eos>", "<sep>"
 EVENT_WORDS = ("close", "create", "go", "back", "at", "node", "sim")
 END_WORDS = ("answer", "fail")
 KEYWORDS = (*EVENT_WORDS, *END_WORDS, "g", "h", "v")
-FORMATS = ("solution", "astar", "bfs", "dfs", "beam", "mcts", "mcts-sim")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def event_tokens(task, event, costs=True, sim=False):
     """The clause for one search event."""
     kind, node = event[0], event[1]
     if kind == "back":
-        return ["back"]
+        return ["back", *task.state_tokens(node.state)]
     if kind in ("close", "at"):
         toks = [kind, *task.state_tokens(node.state)]
     elif kind in ("create", "go"):
@@ -91,14 +91,14 @@ def _with_context(events):
 
 def linearize(task, result, fmt, answer=None, seed=0, costs=True, drop_close=False, drop_create=False,
               drop_frac=0.0, shuffle=False):
-    """Tokens of one trace: the events of `result` (a SearchResult) in `fmt`, then the answer."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown trace format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    """Tokens of one trace: the events of `result` (a SearchResult), then the answer. `fmt` is
+    "solution" (the answer alone), "mcts-sim" (MCTS additions as whole paths) or the name of the
+    algorithm that made the events (its log, clause by clause: no format needs registering)."""
     tail = ["answer", *task.answer_tokens(answer)] if answer is not None else ["fail"]
     if fmt == "solution":
         return tail
     events = result.events
-    if fmt == "mcts":
+    if fmt != "mcts-sim" and any(ev[0] == "node" for ev in events):
         events = _with_context(events)
     rng = random.Random(seed)
     events = [ev for ev in events
@@ -108,6 +108,26 @@ def linearize(task, result, fmt, answer=None, seed=0, costs=True, drop_close=Fal
         rng.shuffle(events)
     body = [tok for ev in events for tok in event_tokens(task, ev, costs, sim=fmt == "mcts-sim")]
     return body + tail
+
+
+def swap_traces(rows, seed=0):
+    """The swapped-trace control (Stechly et al. 2025): each row keeps its own answer but gets the
+    search clauses of ANOTHER problem's trace (a fixed random pairing, never itself). A model that
+    learns as much from these as from the real traces was helped by the extra tokens, not by the
+    search they describe."""
+    if len(rows) < 2:
+        raise ValueError("swapping traces needs at least two rows")
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    partner = {order[k]: order[(k + 1) % len(order)] for k in range(len(order))}  # one cycle: no fixed point
+
+    def split(trace):
+        toks = trace.split()
+        end = max((k for k, t in enumerate(toks) if t in END_WORDS), default=len(toks))
+        return toks[:end], toks[end:]
+
+    return [{**row, "trace": " ".join(split(rows[partner[i]]["trace"])[0] + split(row["trace"])[1])}
+            for i, row in enumerate(rows)]
 
 
 def pretty(text):
@@ -154,8 +174,8 @@ class Vocab:
             return cls(json.load(f)["tokens"])
 
 
-def build_vocab(task_name):
-    words = [PAD, BOS, EOS, SEP, *KEYWORDS, *get_task(task_name).vocab_words(), *number_vocab()]
+def build_vocab(task_cls):
+    words = [PAD, BOS, EOS, SEP, *KEYWORDS, *task_cls.vocab_words(), *number_vocab()]
     return Vocab(dict.fromkeys(words))  # dedupe, keep first occurrence: deterministic order
 
 
@@ -232,11 +252,15 @@ def parse(task, text):
         out.steps += 1
         state = None
         if word == "back":
-            if len(stack) > 1:
-                stack.pop()
-                state, i, current = stack[-1], i + 1, stack[-1]
-            else:
+            named = task.read_state(toks, i + 1)  # `back S`; a bare `back` (older traces) is read too
+            if len(stack) < 2:
                 fail(i, "back from the start: nothing to return to")
+            elif named is not None and named[0] != stack[-2]:
+                fail(i, "back to a state that is not the parent of the current one")
+            else:
+                stack.pop()
+                state = current = stack[-1]
+                i = named[1] if named else i + 1
         elif word in ("close", "at"):
             r = task.read_state(toks, i + 1)
             if r is None or r[0] not in known:

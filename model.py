@@ -5,8 +5,8 @@ nanosearch trains transformers on linearized search traces: a problem (the promp
 tokens of a search that solves it. The model is a plain decoder-only transformer: token embeddings
 plus learned position embeddings pass through a stack of pre-LayerNorm blocks (causal self-attention,
 then a 4x GELU MLP), and a final LayerNorm and a head tied to the token embedding predict the next
-token. Training sees whole traces, but `loss_mask` restricts the loss to the trace, so the model learns
-to search rather than to recite problems. RL fine-tuning needs two more things: sampling that reports
+token. Training sees whole traces, but the prompt's targets are -1 (ignored), so the loss is on the
+trace alone: the model learns to search rather than to recite problems. RL fine-tuning needs two more things: sampling that reports
 the log-probability of every sampled token, and the same log-probs recomputed later
 (`token_logprobs`). Sampling uses a KV cache: under a causal mask the keys and values of earlier
 tokens never change, so each step runs only the newest token through the network and attends to the
@@ -161,18 +161,15 @@ class GPT(nn.Module):
         with torch.autocast(h.device.type, enabled=False):
             return F.linear(h.to(dtype), self.lm_head.weight.to(dtype))
 
-    def forward(self, idx, targets=None, loss_mask=None):
-        """Logits (B, T, V) and, given targets, the mean cross-entropy over positions that count:
-        targets != -1 and, if given, loss_mask (bool or float weights) nonzero."""
+    def forward(self, idx, targets=None):
+        """Logits (B, T, V) and, given targets, the SUMMED cross-entropy (in fp32) over the positions
+        whose target is not -1 (prompt and padding are -1). A sum, not a mean: the trainer divides by
+        the count of trained tokens in the whole global batch, which one process alone cannot know."""
         assert idx.size(1) <= self.config.block_size, f'sequence of {idx.size(1)} > block_size'
         logits = self.lm_head(self._hidden(idx))
         if targets is None:
             return logits, None
-        per_token = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='none')
-        weight = (targets != -1).float()
-        if loss_mask is not None:
-            weight = weight * loss_mask.float()
-        return logits, (per_token * weight.flatten()).sum() / weight.sum().clamp(min=1e-8)
+        return logits, F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='sum')
 
     def token_logprobs(self, idx, targets):
         """log p(targets[b, t] | idx[b, :t+1]) as a (B, T) float32 tensor; targets must be valid token ids."""

@@ -11,6 +11,9 @@ records an ordered event log -- the raw material a trace is written from (linear
     ("node", node, value)  MCTS adds a node to its tree; value = its rollout's return
     ("sim", node, value)   the same MCTS step, seen as a whole simulation from the root
 
+Adding an algorithm is one function decorated with `@algorithm`: the command line, the trace
+formats, evaluate's symbolic baselines and the report's budget sweep all read the ALGOS registry.
+
 The node budget counts expansions (depth-first: nodes stepped into; MCTS: nodes added to the tree). A search that would exceed it
 stops and reports failure, so that a model and a symbolic search can be compared at equal budgets.
 Every algorithm is deterministic; MCTS draws from its own seeded random generator.
@@ -21,12 +24,16 @@ write one JSONL row per problem with the answer, the node count and the lineariz
 import argparse
 import array
 import heapq
+import inspect
 import math
 import os
 import random
 import statistics
 import sys
 from dataclasses import dataclass, field
+
+import linearize
+from tasks import ProblemError, get_task, load_problems, registry, write_jsonl
 
 
 @dataclass(eq=False)
@@ -54,6 +61,24 @@ class SearchResult:
     events: list = field(default_factory=list)
 
 
+@dataclass
+class Algorithm:
+    fn: object
+    default_budget: int | None = None  # the budget when none is given (None: unbounded)
+    complete: bool = True              # finds a solution whenever one exists (a fair baseline)
+
+
+ALGOS = {}
+
+
+def algorithm(default_budget=None, complete=True):
+    """Register a search function under its own name."""
+    def register(fn):
+        ALGOS[fn.__name__] = Algorithm(fn, default_budget, complete)
+        return fn
+    return register
+
+
 def _child(task, node, move):
     state = task.apply(node.state, move)
     return Node(state, node, move, node.g + 1, task.heuristic(state))
@@ -63,6 +88,7 @@ def _root(task):
     return Node(task.start(), h=task.heuristic(task.start()))
 
 
+@algorithm()
 def bfs(task, budget=None):
     """Breadth-first: expand nodes in the order they were created (a FIFO queue). Like SoS, the goal
     test happens when a child is generated, which is safe here because every move costs the same:
@@ -87,12 +113,18 @@ def bfs(task, budget=None):
     return SearchResult(False, [], expanded, events)
 
 
-def dfs(task, budget=None, prune=None, width=None):
+@algorithm()
+def dfs(task, budget=None, prune=None):
     """Depth-first in the style of Stream of Search: at each node, generate the children and sort
-    them by heuristic (best first; optionally keep only the best `width`, optionally drop those with
-    h > `prune`). If one is the goal, step into it and stop; otherwise step into each child that is
-    not a dead end, in order, and write an explicit `back` when returning from one that failed.
-    Each step into a node is one "go" event and counts against the budget; a state is entered once."""
+    them by heuristic (best first; optionally drop those with h > `prune`)."""
+    return _depth_first(task, budget, prune, None)
+
+
+def _depth_first(task, budget, prune, width):
+    """Depth-first over the children sorted best first (only the best `width`, if given). If one is
+    the goal, step into it and stop; otherwise step into each child that is not a dead end, in
+    order, and write an explicit `back` when returning from one that failed. Each step into a node
+    is one "go" event and counts against the budget; a state is entered once."""
     root = _root(task)
     if task.is_goal(root.state):
         return SearchResult(True, [], 0, [])
@@ -125,12 +157,14 @@ def dfs(task, budget=None, prune=None, width=None):
     return SearchResult(goal is not None, goal.moves() if goal else [], visited, events)
 
 
+@algorithm(complete=False)
 def beam(task, budget=None, width=3, prune=None):
     """Beam best-first (SoS's BFS with a beam): depth-first over only the `width` best children of
     each node. Cheaper than full DFS, and incomplete -- it can miss solutions outside the beam."""
-    return dfs(task, budget, prune=prune, width=width)
+    return _depth_first(task, budget, prune, width)
 
 
+@algorithm()
 def astar(task, budget=None):
     """A*: always expand the open node with the smallest f = g + h. Ties go to the smaller h (the
     node that looks closer to the goal), then to the node created first -- a fixed, documented order,
@@ -184,13 +218,14 @@ def rollout_value(task, state, rng, depth):
     return 1.0 if task.is_goal(state) else 1.0 / (1.0 + task.heuristic(state))
 
 
+@algorithm(default_budget=2000)
 def mcts(task, budget=2000, c=1.4, seed=0, rollout_depth=None):
     """Monte Carlo tree search with UCT (as Meta-CoT used; no learned prior). One iteration: walk
     down by the UCT score, add one untried child (in random order), estimate it with a random
     rollout, and back the value up. A state enters the tree at most once, so the tree is finite; the
     search stops at a goal, when the budget of added nodes is spent, or when the tree is exhausted."""
     rng = random.Random(seed)
-    budget = 2000 if budget is None else budget
+    budget = ALGOS["mcts"].default_budget if budget is None else budget
     rollout_depth = rollout_depth or 4 * len(task.state_tokens(task.start())) + 16
     root_node = _root(task)
     if task.is_goal(root_node.state):
@@ -240,21 +275,21 @@ def mcts(task, budget=2000, c=1.4, seed=0, rollout_depth=None):
     return SearchResult(False, [], added, events)
 
 
-ALGOS = {"bfs": bfs, "dfs": dfs, "beam": beam, "astar": astar, "mcts": mcts}
-
-
 def run_search(task, algo, budget=None, seed=0, **options):
-    """Dispatch by name, passing only the options an algorithm understands."""
+    """Run a registered algorithm by name, passing only the options (seed included) it takes; an
+    option left at None keeps the algorithm's own default."""
     if algo not in ALGOS:
         raise ValueError(f"unknown algorithm {algo!r}; valid algorithms: {', '.join(ALGOS)}")
-    if algo == "mcts":
-        return mcts(task, budget, c=options.get("c", 1.4), seed=seed)
-    if algo in ("dfs", "beam"):
-        extra = {"prune": options.get("prune")}
-        if algo == "beam":
-            extra["width"] = options.get("width", 3)
-        return ALGOS[algo](task, budget, **extra)
-    return ALGOS[algo](task, budget)
+    fn = ALGOS[algo].fn
+    takes = inspect.signature(fn).parameters
+    kwargs = {k: v for k, v in {**options, "seed": seed}.items() if k in takes and v is not None}
+    return fn(task, budget, **kwargs)
+
+
+def needs_search(task):
+    """Whether a problem needs search at all: depth-first search, always trying the child that looks
+    closest first, has to back up at least once. The rest are solved by greedy descent."""
+    return any(ev[0] == "back" for ev in dfs(task).events)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -265,41 +300,49 @@ def problem_seed(seed, index):
     return (seed * 1_000_003 + index) % (2**31)
 
 
-def _search_one(job):
-    import linearize
-    from tasks import get_task
-    index, problem, args = job
-    task_cls = get_task(args["task"])
-    task = task_cls(problem, heuristic=args["heuristic"]) if args["task"] == "countdown" else task_cls(problem)
-    seed = problem_seed(args["seed"], index)
-    result = run_search(task, args["algo"], args["budget"], seed=seed, prune=args["prune"],
-                        width=args["width"], c=args["c"])
+@dataclass
+class SearchJob:
+    """What search.py's main hands every worker: the same for each problem of a file."""
+    task_cls: type
+    algo: str
+    budget: int | None = None
+    seed: int = 0
+    fmt: str | None = None               # the trace format; None: the algorithm's own
+    task_options: dict = field(default_factory=dict)   # the task's constructor options
+    options: dict = field(default_factory=dict)        # the algorithm's options (prune, width, c)
+    trace_options: dict = field(default_factory=dict)  # linearize's options (costs, dropping, shuffle)
+
+
+def _search_one(item):
+    index, problem, job = item
+    task = job.task_cls(problem, **job.task_options)
+    seed = problem_seed(job.seed, index)
+    result = run_search(task, job.algo, job.budget, seed=seed, **job.options)
     answer = task.answer(result.moves) if result.solved else None
-    fmt = args["format"] or args["algo"]
-    trace = linearize.linearize(task, result, fmt, answer=answer, seed=seed, **args.get("trace_options", {}))
+    trace = linearize.linearize(task, result, job.fmt or job.algo, answer=answer, seed=seed, **job.trace_options)
     return {**problem, "solved": result.solved, "solution": answer,
             "nodes_expanded": result.nodes_expanded, "trace": " ".join(trace)}
 
 
-def iter_search(problems, args, workers=None):
+def iter_search(problems, job, workers=None):
     """Search every problem (all cores by default), yielding rows in input order as they finish.
     Nothing holds all the rows: a caller that writes each one out keeps memory flat however large the
     file (imap hands out jobs lazily, and reorders only the few rows that finish early)."""
     from multiprocessing import Pool
     from tqdm import tqdm
-    jobs = ((i, p, args) for i, p in enumerate(problems))
+    items = ((i, p, job) for i, p in enumerate(problems))
     workers = workers or os.cpu_count() or 1
-    bar = dict(total=len(problems), desc=f"{args['algo']} search", disable=len(problems) < 2000)
+    bar = dict(total=len(problems), desc=f"{job.algo} search", disable=len(problems) < 2000)
     if workers == 1 or len(problems) < 50:
-        yield from tqdm(map(_search_one, jobs), **bar)
+        yield from tqdm(map(_search_one, items), **bar)
         return
     with Pool(workers) as pool:
-        yield from tqdm(pool.imap(_search_one, jobs, chunksize=64), **bar)
+        yield from tqdm(pool.imap(_search_one, items, chunksize=64), **bar)
 
 
-def search_file(problems, args, workers=None):
+def search_file(problems, job, workers=None):
     """All rows of iter_search as a list (for small files; search.py's main streams instead)."""
-    return list(iter_search(problems, args, workers))
+    return list(iter_search(problems, job, workers))
 
 
 def length_stats(lengths):
@@ -310,26 +353,40 @@ def length_stats(lengths):
             "p90": lengths[min(len(lengths) - 1, int(0.9 * len(lengths)))], "max": lengths[-1]}
 
 
+def add_task_arguments(parser, task_cls, generate=True):
+    """Add the task's own options (and with `generate` its generation options) to an argparse parser;
+    returns (constructor option names, generation option names)."""
+    own = parser.add_argument_group(f"{task_cls.name} options")
+    task_dests = [own.add_argument(*flags, **kw).dest for flags, kw in task_cls.task_arguments()]
+    gen_dests = []
+    if generate:
+        gen = parser.add_argument_group(f"{task_cls.name} problem generation (with --generate)")
+        gen_dests = [gen.add_argument(*flags, **kw).dest for flags, kw in task_cls.generate_arguments()]
+    return task_dests, gen_dests
+
+
 def main(argv=None):
-    import linearize
-    from tasks import ProblemError, get_task, load_problems, write_jsonl
+    # --task decides which task options exist, so it is read first
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--task", choices=list(registry()))
+    task_name = first.parse_known_args(argv)[0].task
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="examples:\n"
                                 "  python search.py --task countdown --generate 1000 --split test --out P.jsonl\n"
                                 "  python search.py --task countdown --algo dfs --problems P.jsonl --out O.jsonl\n"
-                                "  python search.py --task maze --generate 500 --height 10 --width 10 --out M.jsonl")
-    p.add_argument("--task", required=True, choices=["countdown", "maze"])
+                                "  python search.py --task maze --generate 500 --height 10 --width-cells 10 --out M.jsonl\n"
+                                "  python search.py --task maze --help      (the task's own options)")
+    p.add_argument("--task", required=True, choices=list(registry()))
     p.add_argument("--algo", choices=list(ALGOS), help="search algorithm (with --problems)")
-    p.add_argument("--problems", help="input JSONL in the interchange format")
+    p.add_argument("--problems", help="input problems: JSONL in the interchange format, or a JSON array")
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--budget", type=int, default=None, help="node budget: max expansions (MCTS: nodes added; default 2000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=linearize.FORMATS, default=None,
+    p.add_argument("--format", choices=["solution", "mcts-sim", *ALGOS], default=None,
                    help="trace format (default: the algorithm's own; mcts also has mcts-sim)")
-    p.add_argument("--heuristic", choices=["sum", "mult"], default="sum", help="countdown heuristic")
     p.add_argument("--prune", type=int, default=None, help="dfs/beam: skip children with h above this")
     p.add_argument("--width", type=int, default=3, help="beam width")
-    p.add_argument("--c", type=float, default=1.4, help="MCTS exploration constant")
+    p.add_argument("--c", type=float, default=None, help="MCTS exploration constant (default 1.4)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--skip-bad", action="store_true", help="skip malformed problem lines (counted) instead of failing")
     t = p.add_argument_group("trace options (Dualformer-style dropping, and the shuffled control)")
@@ -340,23 +397,19 @@ def main(argv=None):
     t.add_argument("--shuffle", action="store_true", help="scramble the clause order (the shuffled-trace control)")
     g = p.add_argument_group("problem generation (instead of --problems)")
     g.add_argument("--generate", type=int, metavar="N", help="write N generated problems to --out")
-    g.add_argument("--split", default="train", help="countdown: train | test (held-out targets) | test-seen; maze: train | test")
-    g.add_argument("--n-nums", type=int, default=4, help="countdown: how many numbers (3-5)")
-    g.add_argument("--num-max", type=int, default=99, help="countdown: numbers are drawn from 1..num-max")
-    g.add_argument("--target-min", type=int, default=10)
-    g.add_argument("--target-max", type=int, default=100)
-    g.add_argument("--height", type=int, default=10, help="maze rows")
-    g.add_argument("--width-cells", "--maze-width", dest="maze_width", type=int, default=10, help="maze columns")
+    g.add_argument("--split", default="train", help="which split to draw from (the task's splits; e.g. train, test)")
+    task_cls = get_task(task_name) if task_name in registry() else None
+    task_dests, gen_dests = add_task_arguments(p, task_cls) if task_cls else ([], [])
     args = p.parse_args(argv)
-    task_cls = get_task(args.task)
 
     if args.generate is not None:
-        rng = random.Random(args.seed)
-        if args.task == "countdown":
-            problems = task_cls.generate(args.generate, rng, args.split, n_nums=args.n_nums, num_max=args.num_max,
-                                         target_min=args.target_min, target_max=args.target_max)
-        else:
-            problems = task_cls.generate(args.generate, rng, args.split, height=args.height, width=args.maze_width)
+        if args.split not in task_cls.splits:
+            p.error(f"--split {args.split}: {args.task} has the splits {', '.join(task_cls.splits)}")
+        try:
+            problems = task_cls.generate(args.generate, random.Random(args.seed), args.split,
+                                         **{d: getattr(args, d) for d in gen_dests})
+        except ValueError as e:
+            sys.exit(f"error: {e}")
         write_jsonl(args.out, problems)
         print(f"wrote {len(problems)} {args.task} problems ({args.split}) to {args.out}")
         return
@@ -368,10 +421,11 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     if skipped:
         print(f"skipped {skipped} malformed problem lines")
-    opts = {"task": args.task, "algo": args.algo, "budget": args.budget, "seed": args.seed, "format": args.format,
-            "heuristic": args.heuristic, "prune": args.prune, "width": args.width, "c": args.c,
-            "trace_options": {"costs": not args.no_costs, "drop_close": args.drop_close, "drop_create": args.drop_create,
-                              "drop_frac": args.drop_frac, "shuffle": args.shuffle}}
+    job = SearchJob(task_cls, args.algo, args.budget, args.seed, args.format,
+                    task_options={d: getattr(args, d) for d in task_dests},
+                    options={"prune": args.prune, "width": args.width, "c": args.c},
+                    trace_options={"costs": not args.no_costs, "drop_close": args.drop_close,
+                                   "drop_create": args.drop_create, "drop_frac": args.drop_frac, "shuffle": args.shuffle})
     # stream rows to the file as they arrive, keeping only three numbers per row for the summary
     solved, lengths, nodes = 0, array.array("l"), array.array("l")
 
@@ -383,8 +437,8 @@ def main(argv=None):
             nodes.append(r["nodes_expanded"])
             yield r
 
-    write_jsonl(args.out, counted(iter_search(problems, opts, args.workers)))
-    linearize.build_vocab(args.task).save(os.path.join(os.path.dirname(os.path.abspath(args.out)), f"vocab-{args.task}.json"))
+    write_jsonl(args.out, counted(iter_search(problems, job, args.workers)))
+    linearize.build_vocab(task_cls).save(os.path.join(os.path.dirname(os.path.abspath(args.out)), f"vocab-{args.task}.json"))
     print(f"{args.task} {args.algo}: solved {solved}/{len(nodes)} ({100 * solved / max(1, len(nodes)):.1f}%), "
           f"nodes expanded mean {statistics.fmean(nodes) if nodes else 0:.1f}")
     print("trace tokens: " + "  ".join(f"{k} {v}" for k, v in length_stats(lengths).items()))

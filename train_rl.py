@@ -25,21 +25,21 @@ own claims included. Optional: `--format-reward F` for a well-formed but wrong a
 cheaper searches earn more).
 """
 import argparse
-import json
 import math
 import os
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import torch
 
 import linearize
-from evaluate import complete, encode_prompts, evaluate, score, summarize
+import runlog
+from checkpoint import config_differences, load_checkpoint, model_from_checkpoint, save_checkpoint, task_of
+from distributed import finish_distributed, gather_shards, global_sum, init_distributed, set_threads
+from evaluate import complete, encode_prompts, evaluate, summarize
 from model import pick_device
-from tasks import ProblemError, get_task, load_problems
-from train_sft import (config_differences, gather_shards, global_sum, init_distributed, load_checkpoint,
-                       model_from_checkpoint, plot_log, save_checkpoint, set_threads, trim_log)
+from tasks import ProblemError, load_problems
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,18 +116,21 @@ def completion_logprobs(model, x, y, mask):
 
 def update(model, optimizer, loss, grad_clip, world):
     """One optimizer step. Under torchrun every rank made its own rollouts: averaging the gradients
-    keeps the replicas identical (what DDP does, done by hand because RL calls token_logprobs, not
-    forward). Returns the gradient norm; a non-finite one skips the step, so that the weights (and
-    the next checkpoint) stay good while the caller stops the run."""
+    keeps the replicas identical. This is what DDP does, done by hand because DDP arms its gradient
+    hooks in its own forward(), and RL computes log-probs with token_logprobs, not forward. The
+    gradients travel as one flat tensor: one all-reduce per step, not one per parameter. Returns the
+    gradient norm; a non-finite one skips the step, so that the weights (and the next checkpoint)
+    stay good while the caller stops the run."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if world > 1:
         import torch.distributed as dist
-        for prm in model.parameters():
-            if prm.grad is None:
-                prm.grad = torch.zeros_like(prm)
-            dist.all_reduce(prm.grad)
-            prm.grad /= world
+        params = list(model.parameters())
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+        dist.all_reduce(flat)
+        flat /= world
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad = g.view_as(p).clone()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip).item()
     if math.isfinite(norm):
         optimizer.step()
@@ -137,53 +140,84 @@ def update(model, optimizer, loss, grad_clip, world):
 # ------------------------------------------------------------------------------------------------
 # one RL step, generic over the reward so that it can be tested on a toy problem
 
-def rl_step(model, ref, optimizer, prompts, reward_fn, args, generator, device="cpu", world=1):
-    """Sample args.group completions for each prompt, reward them, and update the model.
-    reward_fn(prompt_index, completion_ids) -> (reward, correct, nodes). Returns a dict of statistics."""
+@dataclass
+class RLConfig:
+    """The settings one RL step needs (train_rl's flags of the same names)."""
+    algo: str = "grpo"            # reinforce | grpo | expert-iteration
+    group: int = 8                # samples per prompt
+    temperature: float = 1.0
+    max_new_tokens: int | None = None
+    rloo: bool = False
+    use_std: bool = True
+    ppo_epochs: int = 1
+    clip: float = 0.2
+    kl: float = 0.0
+    norm: str = "token"
+    grad_clip: float = 1.0
+
+
+def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
+    """cfg.group samples per prompt, judged. Returns (flat prompts, completions, rewards, correct,
+    statistics)."""
     model.eval()
-    flat = [p for p in prompts for _ in range(args.group)]
-    outs = complete(model, args.vocab, flat, args.temperature, batch_size=len(flat), device=device,
-                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)), max_new_tokens=args.max_new_tokens)
+    flat = [p for p in prompts for _ in range(cfg.group)]
+    outs = complete(model, vocab, flat, cfg.temperature, batch_size=len(flat), device=device,
+                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)), max_new_tokens=cfg.max_new_tokens)
     completions = [ids for ids, _ in outs]
-    judged = [reward_fn(i // args.group, ids) for i, ids in enumerate(completions)]
+    judged = [reward_fn(i // cfg.group, ids) for i, ids in enumerate(completions)]
     rewards = torch.tensor([r for r, _, _ in judged], dtype=torch.float32)
     correct = [c for _, c, _ in judged]
-    groups = rewards.view(-1, args.group)
+    groups = rewards.view(-1, cfg.group)
     stats = {"reward": rewards.mean().item(), "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
              "correct": statistics.fmean(correct),
              "zero_var_groups": (groups.max(1).values == groups.min(1).values).float().mean().item(),
              "gen_len": statistics.fmean(map(len, completions)),
              "nodes": statistics.fmean(n for _, _, n in judged)}
     model.train()
-    if args.algo == "expert-iteration":
-        keep = []
-        for g in range(len(prompts)):  # the shortest correct sample of each prompt
-            best = [i for i in range(g * args.group, (g + 1) * args.group) if correct[i]]
-            if best:
-                keep.append(min(best, key=lambda i: len(completions[i])))
-        stats["kept"] = len(keep)
-        if not global_sum(len(keep), world):
-            return stats  # nothing correct anywhere: no update (AdamW would still move the weights)
-        rows = keep or [0]  # a rank with nothing kept still joins the gradient average, with weight 0
-        x, y, mask = sequences([flat[i] for i in rows], [completions[i] for i in rows], args.vocab.pad)
-        x, y, mask = x.to(device), y.to(device), mask.to(device) & bool(keep)
-        for _ in range(args.ppo_epochs):
-            logp = completion_logprobs(model, x, y, mask)
-            loss = -(logp.sum() / mask.sum().clamp(min=1))
-            stats["grad_norm"] = update(model, optimizer, loss, args.grad_clip, world)
-        stats["loss"] = loss.item()
-        return stats
-    adv = advantages(rewards, args.group, args.algo, args.rloo, not args.no_std).to(device)
-    x, y, mask = sequences(flat, completions, args.vocab.pad)
+    return flat, completions, rewards, correct, stats
+
+
+def expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, generator, device="cpu", world=1):
+    """STaR / Searchformer bootstrapping: sample, keep the shortest correct sample of each prompt,
+    and fine-tune on the kept ones with the SFT loss (cfg.ppo_epochs passes)."""
+    flat, completions, _, correct, stats = rollouts(model, vocab, prompts, reward_fn, cfg, generator, device)
+    keep = []
+    for g in range(len(prompts)):
+        best = [i for i in range(g * cfg.group, (g + 1) * cfg.group) if correct[i]]
+        if best:
+            keep.append(min(best, key=lambda i: len(completions[i])))
+    stats["kept"] = len(keep)
+    if not global_sum(len(keep), world):
+        return stats  # nothing correct anywhere: no update (AdamW would still move the weights)
+    rows = keep or [0]  # a rank with nothing kept still joins the gradient average, with weight 0
+    x, y, mask = sequences([flat[i] for i in rows], [completions[i] for i in rows], vocab.pad)
+    x, y, mask = x.to(device), y.to(device), mask.to(device) & bool(keep)
+    for _ in range(cfg.ppo_epochs):
+        logp = completion_logprobs(model, x, y, mask)
+        loss = -(logp.sum() / mask.sum().clamp(min=1))
+        stats["grad_norm"] = update(model, optimizer, loss, cfg.grad_clip, world)
+    stats["loss"] = loss.item()
+    return stats
+
+
+def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, device="cpu", world=1):
+    """Sample cfg.group completions for each prompt, reward them, and update the model by policy
+    gradient (reinforce / grpo). reward_fn(prompt_index, completion_ids) -> (reward, correct, nodes).
+    Returns a dict of statistics."""
+    if cfg.algo == "expert-iteration":
+        return expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, generator, device, world)
+    flat, completions, rewards, _, stats = rollouts(model, vocab, prompts, reward_fn, cfg, generator, device)
+    adv = advantages(rewards, cfg.group, cfg.algo, cfg.rloo, cfg.use_std).to(device)
+    x, y, mask = sequences(flat, completions, vocab.pad)
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     with torch.no_grad():
         old_logp = completion_logprobs(model, x, y, mask)
         ref_logp = completion_logprobs(ref, x, y, mask) if ref is not None else None
-    epochs = args.ppo_epochs if args.algo == "grpo" else 1
+    epochs = cfg.ppo_epochs if cfg.algo == "grpo" else 1
     for _ in range(epochs):
         logp = completion_logprobs(model, x, y, mask)
-        loss = policy_loss(logp, old_logp, adv, mask, args.clip, ref_logp, args.kl, args.norm)
-        stats["grad_norm"] = update(model, optimizer, loss, args.grad_clip, world)
+        loss = policy_loss(logp, old_logp, adv, mask, cfg.clip, ref_logp, cfg.kl, cfg.norm)
+        stats["grad_norm"] = update(model, optimizer, loss, cfg.grad_clip, world)
     with torch.no_grad():
         n_tok = mask.sum().clamp(min=1)
         stats["entropy"] = -(old_logp.sum() / n_tok).item()  # mean surprisal of the sampled tokens
@@ -255,8 +289,7 @@ def train(args):
     os.makedirs(args.out, exist_ok=True)
     ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
     init = load_checkpoint(args.init)
-    task_name = init["task"]
-    task_cls = get_task(task_name)
+    task_cls = task_of(init, args.init)
     try:
         problems, skipped = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)
         val, skipped_val = load_problems(args.val, task_cls, skip_bad=args.skip_bad) if args.val else (None, 0)
@@ -269,8 +302,9 @@ def train(args):
     # the frozen starting model: the KL penalty's anchor, and in any case the yardstick of how far RL moved
     ref = model_from_checkpoint(init, device)[0].eval()
     ref.requires_grad_(False)
-    args.vocab = vocab
-    prompts = encode_prompts(vocab, task_name, problems)
+    cfg = RLConfig(args.algo, args.group, args.temperature, args.max_new_tokens, args.rloo, not args.no_std,
+                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip)
+    prompts = encode_prompts(vocab, task_cls, problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     step = 0
     if args.resume and os.path.exists(ckpt_path):
@@ -282,7 +316,7 @@ def train(args):
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
         if rank == 0:
-            trim_log(log_path, step)
+            runlog.trim_log(log_path, step)
             print(f"resumed {ckpt_path} at step {step}")
     elif rank == 0 and os.path.exists(log_path):
         os.remove(log_path)
@@ -290,13 +324,12 @@ def train(args):
 
     def log(row):
         if rank == 0:
-            with open(log_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            runlog.append(log_path, row)
 
     def checkpoint():
         if rank == 0:
             save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                            config=asdict(model.config), vocab=vocab.itos, task=task_name, step=step,
+                            config=asdict(model.config), vocab=vocab.itos, task=task_cls.name, step=step,
                             rng=torch.get_rng_state(), args={k: v for k, v in vars(args).items()
                                                              if isinstance(v, (int, float, str, bool))})
 
@@ -305,10 +338,10 @@ def train(args):
         # their original places, so the summary is computed as if one process had done it all
         ks = [k for k in (1, 8, 32, 64) if k <= args.eval_samples]
         shard = val[rank::world]
-        rows = evaluate(model, vocab, task_name, shard, n=args.eval_samples, temperature=1.0, ks=ks, algos=(),
+        rows = evaluate(model, vocab, task_cls, shard, n=args.eval_samples, temperature=1.0, ks=ks, algos=(),
                         device=device, seed=args.seed + rank)["per_problem"] if shard else []
         res = summarize(gather_shards(rows, len(val), rank, world), ks)
-        row = {"step": step, "val_acc": res["greedy_acc"],
+        row = {"step": step, "val_acc": res["greedy_acc"], "val_legal_step_rate": res["legal_step_rate"],
                **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
         log(row)
         return row
@@ -324,9 +357,9 @@ def train(args):
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step * 7919 + rank)
         pick = torch.randint(0, len(prompts), (args.prompts,), generator=gen).tolist()
         tasks = [task_cls(problems[i]) for i in pick]
-        stats = rl_step(model, ref, optimizer, [prompts[i] for i in pick],
+        stats = rl_step(model, ref, optimizer, vocab, [prompts[i] for i in pick],
                         lambda g, ids: judge(tasks[g], vocab.decode(ids), args.format_reward, args.gamma),
-                        args, gen, device, world)
+                        cfg, gen, device, world)
         step += 1
         stats["reward"] = global_sum(stats["reward"], world) / world
         log({"step": step, **stats, "time": time.time() - t0})
@@ -344,31 +377,11 @@ def train(args):
             checkpoint()
     bar.close()
     if rank == 0:
-        plot_rl(log_path, os.path.join(args.out, "rl.png"), f"{args.algo} from {args.init}")
+        runlog.plot_log(log_path, os.path.join(args.out, "rl.png"), f"{args.algo} from {args.init}",
+                        ["reward", "zero_var_groups"], ["val_acc"], xlabel="RL step")
         print(f"done: {step} RL steps in {time.time() - t0:.0f}s; checkpoint {ckpt_path}")
-    if world > 1:
-        import torch.distributed as dist
-        dist.destroy_process_group()
+    finish_distributed(world)
     return ckpt_path
-
-
-def plot_rl(log_path, png_path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = [json.loads(line) for line in open(log_path)]
-    steps = [r for r in rows if "reward" in r]
-    evals = [r for r in rows if "val_acc" in r]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in steps], [r["reward"] for r in steps], lw=1, label="mean reward")
-    ax.plot([r["step"] for r in steps], [r["zero_var_groups"] for r in steps], lw=1, label="zero-variance groups")
-    if evals:
-        ax.plot([r["step"] for r in evals], [r["val_acc"] for r in evals], "o-", label="held-out greedy acc")
-    ax.set_xlabel("RL step"), ax.set_ylim(0, 1.02), ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

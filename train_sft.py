@@ -23,21 +23,21 @@ split across ranks, and only rank 0 logs and saves.
 """
 import argparse
 import array
-import json
 import math
 import os
-import pickle
 import time
-import zipfile
 from dataclasses import asdict
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 import linearize
+import runlog
+from checkpoint import check_compatible, config_differences, load_checkpoint, save_checkpoint
+from distributed import finish_distributed, global_sum, init_distributed, set_threads
+from evaluate import sharded_greedy_stats
 from model import GPT, GPTConfig, autocast_ctx, maybe_compile, pick_device
-from tasks import ProblemError, get_task, read_jsonl
+from tasks import ProblemError, get_task, load_problems, read_jsonl, registry
 
 
 # ------------------------------------------------------------------------------------------------
@@ -72,9 +72,8 @@ class TraceData:
         return x, y
 
 
-def encode_rows(path, task_name, vocab, loss_on="all", mask_wrong_branches=False, field="trace", skip_bad=False):
+def encode_rows(path, task_cls, vocab, loss_on="all", mask_wrong_branches=False, field="trace", skip_bad=False):
     """Read a search.py output file into a TraceData. Errors name file:line and field."""
-    task_cls = get_task(task_name)
     # Append into flat typed arrays (2 bytes a token), never a Python object per row or per token:
     # a 500k-row file then costs its token count in bytes, plus 16 bytes a row for the index arrays.
     wide = len(vocab) >= 2**16
@@ -138,116 +137,6 @@ class BatchOrder:
         return self.order[k * self.size:(k + 1) * self.size].tolist()
 
 
-# ------------------------------------------------------------------------------------------------
-# checkpoints
-
-def save_checkpoint(path, **state):
-    """Write to a temporary file, then rename: a crash mid-write leaves the previous checkpoint."""
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path):
-    """Load with weights_only=True: a checkpoint is data, and one carrying a pickled payload (which
-    could run code) is refused. Errors say which file and what is wrong with it."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise SystemExit(f"error: checkpoint {path} does not exist") from None
-    except pickle.UnpicklingError as e:
-        raise SystemExit(f"error: refusing to load {path}: it is not a plain weights checkpoint "
-                         f"(weights_only=True rejected it: {str(e).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise SystemExit(f"error: checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0]})") from None
-    missing = [k for k in ("model", "config", "vocab", "task", "step") if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise SystemExit(f"error: checkpoint {path} lacks field(s) {', '.join(missing)}")
-    return ckpt
-
-
-def config_differences(saved, current):
-    """Each model-config field that differs, with both values (for error messages)."""
-    return ", ".join(f"{k} {saved.get(k)} in the checkpoint, {current.get(k)} here"
-                     for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
-
-
-def trim_log(log_path, step):
-    """A run killed after its last checkpoint logged steps it never saved; a resumed run logs them
-    again. Drop the rows past the checkpoint's step so that the log reads like one uninterrupted run."""
-    if not os.path.exists(log_path):
-        return
-    keep = []
-    with open(log_path) as f:
-        for line in f:
-            try:
-                if json.loads(line).get("step", 0) <= step:
-                    keep.append(line)
-            except json.JSONDecodeError:
-                pass  # a line torn by the kill
-    tmp = f"{log_path}.tmp"
-    with open(tmp, "w") as f:
-        f.writelines(keep)
-    os.replace(tmp, log_path)
-
-
-def model_from_checkpoint(ckpt, device="cpu"):
-    model = GPT(GPTConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
-    return model.to(device), linearize.Vocab(ckpt["vocab"])
-
-
-def check_compatible(ckpt, vocab, block_size, source):
-    """A checkpoint must speak the data's language: same vocabulary, enough context."""
-    if ckpt["vocab"] != vocab.itos:
-        raise SystemExit(f"error: checkpoint field 'vocab' ({len(ckpt['vocab'])} tokens) differs from the "
-                         f"vocabulary of {source} ({len(vocab)} tokens)")
-    if ckpt["config"]["block_size"] < block_size:
-        raise SystemExit(f"error: checkpoint field 'block_size' is {ckpt['config']['block_size']}, but {source} "
-                         f"needs {block_size}")
-
-
-# ------------------------------------------------------------------------------------------------
-# distributed: one code path for 1 and N processes
-
-def init_distributed(device):
-    """(rank, world_size). Under torchrun, join the process group: NCCL on GPUs, gloo on CPUs."""
-    if "RANK" not in os.environ:
-        return 0, 1
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    if device.startswith("cuda"):
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    return dist.get_rank(), dist.get_world_size()
-
-
-def global_sum(value, world):
-    if world == 1:
-        return value
-    t = torch.tensor(float(value), dtype=torch.float64)  # float32 would round token counts above 2**24
-    dist.all_reduce(t)
-    return t.item()
-
-
-def gather_shards(local, n, rank, world):
-    """The inverse of `items[rank::world]` on every rank: all n items, in their original order
-    (values travel by pickle between our own processes, never from a file)."""
-    if world == 1:
-        return list(local)
-    parts = [None] * world
-    dist.all_gather_object(parts, list(local))
-    return [parts[i % world][i // world] for i in range(n)]
-
-
-def sharded_greedy_accuracy(model, vocab, task_name, problems, device, rank, world):
-    """Held-out greedy accuracy with the problems split across ranks (rank r takes every world-th
-    one) and the correct counts summed: N processes evaluate N times faster, and every rank gets
-    the same number -- one process's number, up to argmax ties that another padding could flip."""
-    from evaluate import greedy_accuracy
-    shard = problems[rank::world]
-    correct = round(greedy_accuracy(model, vocab, task_name, shard, device) * len(shard)) if shard else 0
-    return global_sum(correct, world) / max(1, len(problems))
-
-
 def lr_at(step, args):
     """Linear warm-up, then cosine decay to a tenth of the peak."""
     if step < args.warmup:
@@ -256,42 +145,13 @@ def lr_at(step, args):
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def set_threads(device, threads):
-    # PyTorch's default can oversubscribe small machines; be explicit. N local processes share the cores.
-    if device == "cpu":
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // local))
-
-
-def plot_log(log_path, png_path, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = [json.loads(line) for line in open(log_path)]
-    train = [r for r in rows if "loss" in r]
-    evals = [r for r in rows if "val_acc" in r]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1, label="train loss")
-    ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_yscale("log")
-    if evals:
-        ax2 = ax.twinx()
-        ax2.plot([r["step"] for r in evals], [r["val_acc"] for r in evals], "o-", color="C1", label="held-out greedy acc")
-        ax2.set_ylabel("accuracy"), ax2.set_ylim(0, 1)
-        ax2.legend(loc="upper right", fontsize=8)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-
-
 # ------------------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train a GPT from scratch on search traces (JSONL from search.py).",
                                 epilog="example: python train_sft.py --task countdown --data data/astar.jsonl "
                                        "--val data/test.jsonl --out runs/astar --max-steps 2000")
-    p.add_argument("--task", required=True, choices=["countdown", "maze"])
+    p.add_argument("--task", required=True, choices=list(registry()))
     p.add_argument("--data", required=True, help="training JSONL written by search.py (needs a 'trace' field)")
     p.add_argument("--val", help="held-out problems (interchange JSONL) for greedy accuracy during training")
     p.add_argument("--out", required=True, help="run folder: ckpt.pt, log.jsonl, sft.png")
@@ -346,14 +206,14 @@ def train(args):
     os.makedirs(args.out, exist_ok=True)
     ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
 
-    vocab = linearize.build_vocab(args.task)
+    task_cls = get_task(args.task)
+    vocab = linearize.build_vocab(task_cls)
     try:
-        data, skipped = encode_rows(args.data, args.task, vocab, args.loss_on, args.mask_wrong_branches,
+        data, skipped = encode_rows(args.data, task_cls, vocab, args.loss_on, args.mask_wrong_branches,
                                     args.field, args.skip_bad)
         val = None
         if args.val:
-            from tasks import load_problems
-            val = load_problems(args.val, get_task(args.task), skip_bad=args.skip_bad)[0][:args.eval_n]
+            val = load_problems(args.val, task_cls, skip_bad=args.skip_bad)[0][:args.eval_n]
     except (ProblemError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     if skipped and rank == 0:
@@ -367,7 +227,7 @@ def train(args):
                        n_embd=args.n_embd, dropout=args.dropout)
     model = GPT(config).to(device)
     optimizer = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
-    step, last_saved = 0, None
+    step, last_saved, trained = 0, None, 0  # trained: target tokens learned from so far (learning curves)
     if args.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path)
         check_compatible(ckpt, vocab, block_size, args.data)
@@ -378,8 +238,9 @@ def train(args):
         optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["rng"])
         step = last_saved = ckpt["step"]
+        trained = ckpt.get("trained_tokens", 0)
         if rank == 0:
-            trim_log(log_path, step)
+            runlog.trim_log(log_path, step)
             print(f"resumed {ckpt_path} at step {step}")
     elif rank == 0 and os.path.exists(log_path):
         os.remove(log_path)  # a fresh run starts a fresh log
@@ -395,12 +256,8 @@ def train(args):
         nonlocal last_saved
         last_saved = step
         save_checkpoint(ckpt_path, model=raw_model.state_dict(), optimizer=optimizer.state_dict(),
-                        config=asdict(config), vocab=vocab.itos, task=args.task, step=step,
+                        config=asdict(config), vocab=vocab.itos, task=args.task, step=step, trained_tokens=trained,
                         rng=rng, args={k: v for k, v in vars(args).items() if v is not None})
-
-    def log(row):
-        with open(log_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
 
     def stop_diverged(what, value):
         # every rank sees the same global loss and (DDP-synchronized) gradient norm, so all stop together
@@ -434,11 +291,9 @@ def train(args):
         n_local = int((y != -1).sum())
         n_global = global_sum(n_local, world)
         with autocast_ctx(device), torch.set_grad_enabled(step < stop):
-            logits, _ = model(x)
-            per_token = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten(),
-                                                          ignore_index=-1, reduction="sum")
-        loss = per_token * world / max(n_global, 1)
-        reported = global_sum(per_token.item(), world) / max(n_global, 1)
+            _, loss_sum = model(x, y)
+        loss = loss_sum * world / max(n_global, 1)
+        reported = global_sum(loss_sum.item(), world) / max(n_global, 1)
         if not math.isfinite(reported):
             stop_diverged("loss", reported)
         if due and rank == 0:
@@ -453,25 +308,28 @@ def train(args):
             stop_diverged("the gradient norm", grad_norm.item())
         optimizer.step()
         step += 1
+        trained += int(n_global)
         tokens_seen += global_sum(x.numel(), world)
         if rank == 0:
             bar.update(1)
             bar.set_postfix(loss=f"{reported:.4f}")
             if step % args.log_every == 0 or step == stop:
-                log({"step": step, "loss": reported, "lr": lr, "tok_per_s": tokens_seen / (time.time() - t0)})
+                runlog.append(log_path, {"step": step, "loss": reported, "lr": lr, "trained_tokens": trained,
+                                         "tok_per_s": tokens_seen / (time.time() - t0)})
         if val and (step % args.eval_every == 0 or step == args.max_steps):
-            acc = sharded_greedy_accuracy(raw_model, vocab, args.task, val, device, rank, world)
+            stats = sharded_greedy_stats(raw_model, vocab, task_cls, val, device, rank, world)
             if rank == 0:
-                log({"step": step, "val_acc": acc})
-                bar.write(f"step {step}: loss {reported:.4f}, held-out greedy accuracy {acc:.3f}")
+                runlog.append(log_path, {"step": step, "trained_tokens": trained, **stats})
+                bar.write(f"step {step}: loss {reported:.4f}, held-out greedy accuracy {stats['val_acc']:.3f}, "
+                          f"answers {stats['val_answer_rate']:.2f}, legal steps {stats['val_legal_step_rate']}")
             model.train()
         due = step % args.ckpt_every == 0 or step == stop
     bar.close()
     if rank == 0:
-        plot_log(log_path, os.path.join(args.out, "sft.png"), f"SFT on {os.path.basename(args.data)}")
+        runlog.plot_log(log_path, os.path.join(args.out, "sft.png"), f"SFT on {os.path.basename(args.data)}",
+                        ["loss"], ["val_acc", "val_legal_step_rate"], left_log=True)
         print(f"done: {step} steps in {time.time() - t0:.0f}s; checkpoint {ckpt_path}")
-    if world > 1:
-        dist.destroy_process_group()
+    finish_distributed(world)
     return ckpt_path
 
 

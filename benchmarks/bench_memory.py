@@ -100,8 +100,9 @@ def longest_batch_step(traces, batch_size):
     import linearize
     import train_sft
     from model import GPT, GPTConfig
-    vocab = linearize.build_vocab("countdown")
-    data, _ = train_sft.encode_rows(traces, "countdown", vocab)
+    from tasks.countdown import Countdown
+    vocab = linearize.build_vocab(Countdown)
+    data, _ = train_sft.encode_rows(traces, Countdown, vocab)
     rows = np.argsort(data.lengths())[-batch_size:].tolist()
     x, y = data.batch(rows, vocab.pad)
     defaults = train_sft.parse_args(["--task", "countdown", "--data", traces, "--out", "unused"])
@@ -109,8 +110,8 @@ def longest_batch_step(traces, batch_size):
                        n_embd=defaults.n_embd)
     model = GPT(config)
     optimizer = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95))
-    logits, _ = model(x)
-    loss = train_sft.torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-1)
+    _, loss = model(x, y)
+    loss = loss / (y != -1).sum()
     loss.backward()
     optimizer.step()
     print(f"one step on the {batch_size} longest sequences: batch {tuple(x.shape)}, loss {loss.item():.3f}")

@@ -19,23 +19,17 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script from anywhere
 import search  # noqa: E402
 from tasks.countdown import Countdown  # noqa: E402
 from tasks.maze import Maze  # noqa: E402
 
 # (label, task, algo, anchor from the papers in ms/problem, our one-core target in ms/problem)
 ROWS = [
-    ("countdown-4 DFS", "countdown", "dfs", "SoS ~25", 2.5),
-    ("countdown-4 A*", "countdown", "astar", "SoS ~25", 2.5),
-    ("maze 10x10 A*", "maze", "astar", "Searchformer ~65", 3.0),
+    ("countdown-4 DFS", Countdown, "dfs", "SoS ~25", 2.5),
+    ("countdown-4 A*", Countdown, "astar", "SoS ~25", 2.5),
+    ("maze 10x10 A*", Maze, "astar", "Searchformer ~65", 3.0),
 ]
-
-
-def search_args(task, algo):
-    """The options dict search.main hands to search_file, at its defaults."""
-    return {"task": task, "algo": algo, "budget": None, "seed": 0, "format": None, "heuristic": "sum",
-            "prune": None, "width": 3, "c": 1.4}
 
 
 def timed(problems, args, workers):
@@ -53,8 +47,8 @@ def main():
     if args.n < 50:
         p.error("--n must be at least 50 (search_file runs fewer problems in-process)")
     cores = os.cpu_count() or 1
-    problems = {"countdown": Countdown.generate(args.n, random.Random(args.seed)),
-                "maze": Maze.generate(args.n, random.Random(args.seed), height=10, width=10)}
+    problems = {Countdown: Countdown.generate(args.n, random.Random(args.seed)),
+                Maze: Maze.generate(args.n, random.Random(args.seed), height=10, width=10)}
 
     head = (f"{'':17} {'1 core':>17} {f'{cores} cores':>17} {'':>7} {'trace':>7} {'':>7} "
             f"{'anchor':>17} {'target':>8}")
@@ -67,7 +61,7 @@ def main():
     print(sub)
     print("-" * len(sub))
     for label, task, algo, anchor, target in ROWS:
-        opts = search_args(task, algo)
+        opts = search.SearchJob(task, algo)  # what search.py's main builds, at its defaults
         t1, rows = timed(problems[task], opts, 1)
         tn, rows_n = timed(problems[task], opts, cores)
         assert rows_n == rows, "worker count changed the output"

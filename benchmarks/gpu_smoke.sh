@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/gpu_smoke}
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
-python benchmarks/bench_model.py --device cuda --quick
-time python reproduce.py --preset gpu-smoke --out "$out"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+python3 benchmarks/bench_model.py --device cuda --quick
+time python3 reproduce.py --preset gpu-smoke --out "$out"
 cat "$out/report.md"

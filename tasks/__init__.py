@@ -8,7 +8,11 @@ legal here, where does a move lead, are we done, how far do we seem to be. It al
 its states and moves as word-level tokens, and how to read them back, so that a trace written by a
 search -- or by a model imitating one -- can be replayed against the rules.
 
-Adding a task = one new file in this folder that subclasses Task, plus one line in TASKS below.
+Adding a task = one new file in this folder with a Task subclass that sets `name`. Nothing else
+changes: `registry()` imports every module here and collects the subclasses, and the command lines
+(search.py, train_sft.py, ...) list whatever it finds. A task also declares its own generation
+options (`generate_arguments`), its search-time options (`task_arguments`) and, optionally, a
+picture (`render`). One file may register several variants (maze's encodings are two names).
 """
 import json
 import zlib
@@ -20,7 +24,8 @@ class ProblemError(ValueError):
 
 class Task:
     """One problem instance as a search space. States must be hashable; moves are task-defined."""
-    name = "task"
+    name = None            # the registry key; a class without one (this base) is not a task
+    splits = ("train", "test")
 
     def __init__(self, problem):
         self.problem = problem
@@ -86,9 +91,40 @@ class Task:
         raise NotImplementedError
 
     @classmethod
-    def vocab_words(cls, **config):
+    def vocab_words(cls):
         """Every non-number word a trace of this task can contain (numbers are added centrally)."""
         raise NotImplementedError
+
+    # --- data and options -------------------------------------------------------------------------
+    @staticmethod
+    def check(problem):
+        """Raise ProblemError naming the field if `problem` is not a well-formed problem of this task."""
+        raise NotImplementedError
+
+    @classmethod
+    def generate(cls, n, rng, split="train", **options):
+        """n problems of `split`, drawn with `rng` (a random.Random); options from generate_arguments."""
+        raise NotImplementedError
+
+    @classmethod
+    def generate_arguments(cls):
+        """argparse (flags, kwargs) pairs for generate()'s options; their dest names are its keywords."""
+        return []
+
+    @classmethod
+    def task_arguments(cls):
+        """argparse (flags, kwargs) pairs for the constructor's options (e.g. a search heuristic)."""
+        return []
+
+    @staticmethod
+    def render(problem, ax, path=None, explored=None, title=None):
+        """Draw a problem on a matplotlib axis: explored states shaded by order, the path on top.
+        Tasks without a picture keep this default, and the report leaves the picture out."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_render(cls):
+        return cls.render is not Task.render
 
 
 NUM_CAP = 1000  # numbers below this are one token each; larger ones are spelled digit by digit
@@ -134,27 +170,47 @@ def stable_hash(text):
     return zlib.crc32(text.encode())
 
 
-def read_jsonl(path, handle, skip_bad=False):
-    """Call handle(row) for each JSON object line of `path`. A bad line -- not JSON, not an object,
-    or handle raising ValueError (ProblemError is one) -- raises ProblemError naming file:line and
-    the reason, or with skip_bad is skipped and counted. Returns the number skipped."""
-    skipped = 0
+def _records(path):
+    """(where, text or object) per record: JSONL lines ("file:line"), or the items of one JSON array
+    ("file:index"), which is how Stream of Search ships its problem files."""
     with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+        first = f.read(1)
+        while first.isspace():
+            first = f.read(1)
+        f.seek(0)
+        if first == "[":
             try:
+                items = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ProblemError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+            for index, item in enumerate(items):
+                yield f"{path}:item {index}", item
+            return
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                yield f"{path}:{lineno}", line
+
+
+def read_jsonl(path, handle, skip_bad=False):
+    """Call handle(row) for each JSON object line of `path` (or each item of a JSON array file). A
+    bad record -- not JSON, not an object, or handle raising ValueError (ProblemError is one) --
+    raises ProblemError naming file:line and the reason, or with skip_bad is skipped and counted.
+    Returns the number skipped."""
+    skipped = 0
+    for where, record in _records(path):
+        try:
+            if isinstance(record, str):
                 try:
-                    row = json.loads(line)
+                    record = json.loads(record)
                 except json.JSONDecodeError as e:
                     raise ProblemError(f"not valid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise ProblemError("a line must be a JSON object")
-                handle(row)
-            except ValueError as e:
-                if not skip_bad:
-                    raise ProblemError(f"{path}:{lineno}: {e}") from None
-                skipped += 1
+            if not isinstance(record, dict):
+                raise ProblemError("must be a JSON object (one problem a line, or a JSON array of them)")
+            handle(record)
+        except ValueError as e:
+            if not skip_bad:
+                raise ProblemError(f"{where}: {e}") from None
+            skipped += 1
     return skipped
 
 
@@ -184,13 +240,24 @@ def write_jsonl(path, rows):
     os.replace(tmp, path)
 
 
+def registry():
+    """{name: Task subclass} for every task file in this folder: each module is imported (once),
+    and every subclass of Task that sets a `name` is a task."""
+    import importlib
+    import pkgutil
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    found, todo = {}, list(Task.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.name:
+            found[cls.name] = cls
+    return dict(sorted(found.items()))
+
+
 def get_task(name):
-    from tasks.countdown import Countdown
-    from tasks.maze import Maze
-    tasks = {"countdown": Countdown, "maze": Maze}
+    tasks = registry()
     if name not in tasks:
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(tasks))}")
+        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(tasks)}")
     return tasks[name]
-
-
-TASK_NAMES = ("countdown", "maze")

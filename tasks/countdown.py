@@ -48,6 +48,7 @@ def _remove_pair(state, a, b):
 
 class Countdown(Task):
     name = "countdown"
+    splits = ("train", "test", "test-seen")
 
     def __init__(self, problem, heuristic="sum"):
         super().__init__(problem)
@@ -170,10 +171,22 @@ class Countdown(Task):
         return lines or None
 
     @classmethod
-    def vocab_words(cls, **config):
+    def vocab_words(cls):
         return ["target", "nums", *OPS, "=", ","]
 
     # --- data -----------------------------------------------------------------------------------
+    @classmethod
+    def generate_arguments(cls):
+        return [(("--n-nums",), dict(type=int, default=4, help="how many numbers (2-6)")),
+                (("--num-min",), dict(type=int, default=1, help="numbers are drawn from num-min..num-max")),
+                (("--num-max",), dict(type=int, default=99)),
+                (("--target-min",), dict(type=int, default=10)),
+                (("--target-max",), dict(type=int, default=100))]
+
+    @classmethod
+    def task_arguments(cls):
+        return [(("--heuristic",), dict(choices=["sum", "mult"], default="sum", help="search heuristic (SoS's two)"))]
+
     @staticmethod
     def split_of(nums, target, held_out=SOS_HELD_OUT_TARGETS):
         """test: a held-out target (SoS's "unseen targets"); test-seen: a training target with a

@@ -6,7 +6,6 @@ the CPU with gloo, so these tests need no GPU.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,23 +13,20 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import linearize  # noqa: E402
-import search  # noqa: E402
-import train_rl  # noqa: E402
-import train_sft  # noqa: E402
-from tasks.countdown import Countdown  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import checkpoint
+import distributed
+import evaluate
+import linearize
+import search
+import train_rl
+import train_sft
+from tasks.countdown import Countdown
 
 
 def torchrun(nproc, script, *args, timeout=300):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
-           "127.0.0.1", "--master_port", str(free_port()), os.path.join(ROOT, script), *args]
+    # --standalone: torchrun binds a free port itself (a port picked here and released could be taken first)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           os.path.join(ROOT, script), *args]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res.stdout
@@ -72,8 +68,8 @@ def test_two_processes_train_exactly_like_one(data_dir, tmp_path):
             assert abs(a["loss"] - b["loss"]) < 1e-5, (a, b)
         else:
             assert a["val_acc"] == b["val_acc"]
-    wa = train_sft.load_checkpoint(tmp_path / "one" / "ckpt.pt")["model"]
-    wb = train_sft.load_checkpoint(tmp_path / "two" / "ckpt.pt")["model"]
+    wa = checkpoint.load_checkpoint(tmp_path / "one" / "ckpt.pt")["model"]
+    wb = checkpoint.load_checkpoint(tmp_path / "two" / "ckpt.pt")["model"]
     assert wa.keys() == wb.keys()
     for k in wa:
         assert torch.allclose(wa[k], wb[k], rtol=0, atol=1e-5), k
@@ -82,10 +78,11 @@ def test_two_processes_train_exactly_like_one(data_dir, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # sharded evaluation, with two in-process ranks joined by gloo
 
-def _rank_main(fn, rank, world, port, queue):
+def _rank_main(fn, rank, world, store, queue):
     import torch.distributed as dist
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    # a file rendezvous: no port to pick, so nothing another process can take first
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         queue.put((rank, fn(rank, world)))
     except BaseException as e:  # report instead of hanging the other rank's collective
@@ -94,12 +91,12 @@ def _rank_main(fn, rank, world, port, queue):
         dist.destroy_process_group()
 
 
-def run_ranks(fn, world=2):
+def run_ranks(fn, store, world=2):
     """fn(rank, world) on `world` forked processes in one gloo group; returns the results by rank."""
     import multiprocessing
     ctx = multiprocessing.get_context("fork")
-    queue, port = ctx.Queue(), free_port()
-    procs = [ctx.Process(target=_rank_main, args=(fn, r, world, port, queue)) for r in range(world)]
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_rank_main, args=(fn, r, world, store, queue)) for r in range(world)]
     for p in procs:
         p.start()
     results = dict(queue.get(timeout=120) for _ in procs)
@@ -135,21 +132,21 @@ class HalfOracle:
         return toks, torch.zeros(toks.shape), torch.tensor([len(r) for r in rows])
 
 
-def test_sharded_evaluation_counts_every_problem_once(data_dir):
+def test_sharded_evaluation_counts_every_problem_once(data_dir, tmp_path):
     problems = [json.loads(line) for line in open(data_dir / "problems.jsonl")][:11]  # odd: unequal shards
-    vocab = linearize.build_vocab("countdown")
+    vocab = linearize.build_vocab(Countdown)
     model = HalfOracle(vocab, problems)
     expected = sum(p["target"] % 2 == 0 for p in problems) / len(problems)
     assert 0 < expected < 1
-    assert train_sft.sharded_greedy_accuracy(model, vocab, "countdown", problems, "cpu", 0, 1) == expected
+    assert evaluate.sharded_greedy_stats(model, vocab, Countdown, problems, "cpu", 0, 1)["val_acc"] == expected
 
     def on_rank(rank, world):
-        acc = train_sft.sharded_greedy_accuracy(model, vocab, "countdown", problems, "cpu", rank, world)
-        order = train_sft.gather_shards([p["nums"] for p in problems[rank::world]], len(problems), rank, world)
+        acc = evaluate.sharded_greedy_stats(model, vocab, Countdown, problems, "cpu", rank, world)["val_acc"]
+        order = distributed.gather_shards([p["nums"] for p in problems[rank::world]], len(problems), rank, world)
         return acc, order
 
     for world in (2, 3):
-        for acc, order in run_ranks(on_rank, world):
+        for acc, order in run_ranks(on_rank, tmp_path / f"store{world}", world):
             assert acc == expected
             assert order == [p["nums"] for p in problems]  # the gathered records are back in place
 

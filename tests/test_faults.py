@@ -16,9 +16,9 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import search  # noqa: E402
-import train_sft  # noqa: E402
+import checkpoint
+import search
+import train_sft
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def flags(d, out, *extra):
 
 
 def weights(out):
-    return train_sft.load_checkpoint(os.path.join(out, "ckpt.pt"))["model"]
+    return checkpoint.load_checkpoint(os.path.join(out, "ckpt.pt"))["model"]
 
 
 def losses(out):
@@ -65,7 +65,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_weights(data_dir, t
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    saved = train_sft.load_checkpoint(killed / "ckpt.pt")["step"]
+    saved = checkpoint.load_checkpoint(killed / "ckpt.pt")["step"]
     assert 5 <= saved < 100 and saved % 5 == 0
 
     train_sft.train(train_sft.parse_args(flags(data_dir, killed, *steps, "--resume")))
@@ -78,7 +78,7 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_weights(data_dir, t
 
 def test_a_checkpoint_write_that_dies_leaves_the_previous_one(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
-    train_sft.save_checkpoint(path, model={"w": torch.ones(3)}, step=1)
+    checkpoint.save_checkpoint(path, model={"w": torch.ones(3)}, step=1)
     before = digest(path)
 
     def dying_save(obj, f):
@@ -87,7 +87,7 @@ def test_a_checkpoint_write_that_dies_leaves_the_previous_one(tmp_path, monkeypa
 
     monkeypatch.setattr(torch, "save", dying_save)
     with pytest.raises(OSError, match="disk full"):
-        train_sft.save_checkpoint(path, model={"w": torch.zeros(3)}, step=2)
+        checkpoint.save_checkpoint(path, model={"w": torch.zeros(3)}, step=2)
     assert digest(path) == before
     assert torch.load(path, weights_only=True)["step"] == 1
 

@@ -17,14 +17,14 @@ from collections import Counter
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import linearize  # noqa: E402
-import search  # noqa: E402
-import train_rl  # noqa: E402
-from tasks.countdown import Countdown  # noqa: E402
-from tasks.countdown import verify as countdown_verify  # noqa: E402
-from tasks.maze import Maze  # noqa: E402
-from tasks.maze import verify as maze_verify  # noqa: E402
+import linearize
+from tasks import get_task
+import search
+import train_rl
+from tasks.countdown import Countdown
+from tasks.countdown import verify as countdown_verify
+from tasks.maze import Maze
+from tasks.maze import verify as maze_verify
 
 # ------------------------------------------------------------------------------------------------
 # the independent judge: raw tokens -> correct or not, from the rules alone
@@ -157,19 +157,21 @@ def ref_maze_path_ok(problem, cells):
             and all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(cells, cells[1:])))
 
 
+def ref_cell(tok):
+    """A cell token `c<row>_<col>`: ASCII digits, no leading zeros (one spelling per cell), or None."""
+    if not (tok.startswith("c") and tok.count("_") == 1):
+        return None
+    parts = tok[1:].split("_")
+    if not all(p and set(p) <= ASCII_DIGITS and (p == "0" or p[0] != "0") for p in parts):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
 def ref_maze_correct(problem, toks):
     if not toks:
         return False
-    nums, i = [], 0
-    while i < len(toks):
-        r = ref_number(toks, i)
-        if r is None:
-            return False
-        nums.append(r[0])
-        i = r[1]
-    if len(nums) % 2:
-        return False
-    return ref_maze_path_ok(problem, [(nums[k], nums[k + 1]) for k in range(0, len(nums), 2)])
+    cells = [ref_cell(t) for t in toks]
+    return None not in cells and ref_maze_path_ok(problem, cells)
 
 
 def ref_maze_answer_ok(problem, answer):
@@ -193,7 +195,8 @@ VERIFY = {"countdown": countdown_verify, "maze": maze_verify}
 
 JUNK = ["\u00b2", "\u0662", "\uff11", "\u200b", "\u2003", "\x1c", "\U0001F600", "\x00", "é", "ß", "D", "d",
         "Dd", "D0", "d10", "-1", "+1", "1e3", "0x1f", "1.0", "NaN", "inf", "None", "[", "]", "==", "<eos>",
-        "<pad>", "<bos>", "<sep>", "007", "1000", "D1", "d9", "99999999999999999999999999999999999"]
+        "<pad>", "<bos>", "<sep>", "007", "1000", "D1", "d9", "99999999999999999999999999999999999",
+        "c01_1", "c1_01", "c_1", "c1_", "c1_1_1", "C1_1", "c١_1", "c99_99", "c-1_0"]
 
 
 def make_tasks(task_name):
@@ -325,7 +328,7 @@ def fuzz_answers(task, rng, n):
 
 def run_fuzz(task_name, n_per_task, seed):
     rng = random.Random(seed)
-    vocab = linearize.build_vocab(task_name).itos + JUNK
+    vocab = linearize.build_vocab(get_task(task_name)).itos + JUNK
     tasks = make_tasks(task_name)
     totals = Counter()
     per_task = max(1, n_per_task // len(tasks))

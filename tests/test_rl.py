@@ -1,6 +1,5 @@
 """RL pieces by hand, the reward on adversarial text, and every algorithm on a toy problem."""
 import random
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -51,6 +50,19 @@ def test_kl_is_zero_when_policy_equals_reference():
     assert (train_rl.kl_k3(logp, logp.roll(1, dims=1)) >= 0).all()
 
 
+def test_kl_k3_estimates_kl_of_policy_from_reference_not_the_reverse():
+    """Averaged over tokens drawn from the POLICY p (which is how RL samples), k3 must give
+    KL(p || ref) exactly. The reversed estimator (or swapped arguments) gives something else."""
+    torch.manual_seed(0)
+    logp, logq = torch.log_softmax(2 * torch.randn(6), -1), torch.log_softmax(2 * torch.randn(6), -1)
+    p = logp.exp()
+    expected = (p * (logp - logq)).sum()                       # KL(p || q)
+    reverse = (logq.exp() * (logq - logp)).sum()               # KL(q || p)
+    estimate = (p * train_rl.kl_k3(logp, logq)).sum()
+    assert torch.allclose(estimate, expected, atol=1e-5)
+    assert not torch.allclose(estimate, reverse, atol=1e-2)
+
+
 def test_reward_is_strict_and_never_raises():
     task = Countdown({"nums": [4, 6, 9], "target": 15})
     good = "answer 9 + 6 = 15 , 15 * 4 = 60".split()
@@ -63,35 +75,31 @@ def test_reward_is_strict_and_never_raises():
                  "close 9 6 4 answer 15".split(), ["answer", "9", "+", "6", "=", "15"]):
         assert train_rl.reward(task, text) == 0.0
     rng = random.Random(0)
-    vocab = linearize.build_vocab("maze").itos
+    vocab = linearize.build_vocab(Maze).itos
     maze = Maze({"grid": ["S.#", "..#", "#.G"]})
     for _ in range(2000):
         junk = [rng.choice(vocab + ["\u00b2", "", "99999999999999", "-1"]) for _ in range(rng.randrange(30))]
         assert 0.0 <= train_rl.reward(maze, junk, format_reward=0.1) <= 1.0
 
 
-def toy_args(algo, **overrides):
-    vocab = linearize.Vocab([linearize.PAD, linearize.BOS, linearize.EOS, linearize.SEP, "a", "b", "c", "d"])
-    args = dict(vocab=vocab, group=8, temperature=1.0, max_new_tokens=1, algo=algo, rloo=False, no_std=False,
-                ppo_epochs=1, clip=0.2, kl=0.0, norm="token", grad_clip=1.0)
-    return SimpleNamespace(**{**args, **overrides})
+VOCAB = linearize.Vocab([linearize.PAD, linearize.BOS, linearize.EOS, linearize.SEP, "a", "b", "c", "d"])
 
 
 @pytest.mark.parametrize("algo,extra", [("reinforce", {}), ("reinforce", {"rloo": True}),
-                                        ("grpo", {"ppo_epochs": 2, "kl": 0.01}), ("grpo", {"no_std": True}),
+                                        ("grpo", {"ppo_epochs": 2, "kl": 0.01}), ("grpo", {"use_std": False}),
                                         ("expert-iteration", {})])
 def test_each_algorithm_learns_the_toy_problem(algo, extra):
     """The answer is one token out of eight; only "c" is rewarded. From about chance (1/8), each
     algorithm must push the expected reward above 0.9."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    args = toy_args(algo, **extra)
-    model = GPT(GPTConfig(block_size=4, vocab_size=len(args.vocab), n_layer=1, n_head=1, n_embd=16))
-    ref = GPT(GPTConfig(block_size=4, vocab_size=len(args.vocab), n_layer=1, n_head=1, n_embd=16))
+    cfg = train_rl.RLConfig(algo=algo, group=8, max_new_tokens=1, **extra)
+    model = GPT(GPTConfig(block_size=4, vocab_size=len(VOCAB), n_layer=1, n_head=1, n_embd=16))
+    ref = GPT(GPTConfig(block_size=4, vocab_size=len(VOCAB), n_layer=1, n_head=1, n_embd=16))
     ref.load_state_dict(model.state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=3e-2 if algo != "expert-iteration" else 1e-2)
-    target = args.vocab.stoi["c"]
-    prompt = [args.vocab.bos]
+    target = VOCAB.stoi["c"]
+    prompt = [VOCAB.bos]
 
     def expected_reward():
         with torch.no_grad():
@@ -101,8 +109,8 @@ def test_each_algorithm_learns_the_toy_problem(algo, extra):
     assert start < 0.3
     gen = torch.Generator().manual_seed(0)
     for _ in range(300):
-        train_rl.rl_step(model, ref, opt, [prompt] * 4, lambda g, ids: (float(ids[:1] == [target]), ids[:1] == [target], 0),
-                           args, gen)
+        train_rl.rl_step(model, ref, opt, VOCAB, [prompt] * 4,
+                         lambda g, ids: (float(ids[:1] == [target]), ids[:1] == [target], 0), cfg, gen)
         if expected_reward() > 0.95:
             break
     assert expected_reward() > 0.9

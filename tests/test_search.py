@@ -13,13 +13,12 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import search  # noqa: E402
-from tasks.countdown import Countdown  # noqa: E402
-from tasks.countdown import verify as cd_verify  # noqa: E402
-from tasks.maze import Maze, is_optimal  # noqa: E402
-from tasks.maze import verify as maze_verify  # noqa: E402
-from reference import maze_shortest  # noqa: E402
+import search
+from tasks.countdown import Countdown
+from tasks.countdown import verify as cd_verify
+from tasks.maze import Maze, is_optimal
+from tasks.maze import verify as maze_verify
+from reference import maze_shortest
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import pytest
 import torch
 
 import evaluate
+import checkpoint
 import linearize
 import search
 import train_sft
 from tasks import ProblemError
 from tasks.countdown import Countdown
+from tasks.maze import Maze
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,8 @@ def read_losses(out):
 
 
 def test_batch_masks_the_prompt(data_dir):
-    vocab = linearize.build_vocab("countdown")
-    data, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab)
+    vocab = linearize.build_vocab(Countdown)
+    data, _ = train_sft.encode_rows(data_dir / "astar.jsonl", Countdown, vocab)
     rows = [0, 1, 2]
     x, y = data.batch(rows, vocab.pad)
     for b, r in enumerate(rows):
@@ -55,10 +57,10 @@ def test_batch_masks_the_prompt(data_dir):
 
 
 def test_answer_only_and_wrong_branch_masks(data_dir):
-    vocab = linearize.build_vocab("countdown")
-    full, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab)
-    ans, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab, loss_on="answer")
-    masked, _ = train_sft.encode_rows(data_dir / "astar.jsonl", "countdown", vocab, mask_wrong_branches=True)
+    vocab = linearize.build_vocab(Countdown)
+    full, _ = train_sft.encode_rows(data_dir / "astar.jsonl", Countdown, vocab)
+    ans, _ = train_sft.encode_rows(data_dir / "astar.jsonl", Countdown, vocab, loss_on="answer")
+    masked, _ = train_sft.encode_rows(data_dir / "astar.jsonl", Countdown, vocab, mask_wrong_branches=True)
     _, y_full = full.batch([0], vocab.pad)
     _, y_ans = ans.batch([0], vocab.pad)
     _, y_mask = masked.batch([0], vocab.pad)
@@ -71,10 +73,10 @@ def test_bad_data_names_file_and_line(tmp_path, data_dir):
     bad = tmp_path / "bad.jsonl"
     lines = open(data_dir / "astar.jsonl").read().splitlines()
     bad.write_text("\n".join([lines[0], '{"nums": [1, 2], "target": "x", "trace": "answer"}'] + lines[1:3]) + "\n")
-    vocab = linearize.build_vocab("countdown")
+    vocab = linearize.build_vocab(Countdown)
     with pytest.raises(ProblemError, match=r"bad.jsonl:2: .*target"):
-        train_sft.encode_rows(bad, "countdown", vocab)
-    data, skipped = train_sft.encode_rows(bad, "countdown", vocab, skip_bad=True)
+        train_sft.encode_rows(bad, Countdown, vocab)
+    data, skipped = train_sft.encode_rows(bad, Countdown, vocab, skip_bad=True)
     assert skipped == 1 and len(data) == 3
 
 
@@ -83,11 +85,13 @@ def test_too_long_sequences_are_refused_not_truncated(data_dir, tmp_path):
         train_sft.train(sft_args(data_dir, tmp_path / "r", "--block-size", "16", "--max-steps", "1"))
 
 
-def test_impossible_configs_are_refused(data_dir, tmp_path):
-    with pytest.raises(SystemExit):
+def test_impossible_configs_are_refused(data_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
         sft_args(data_dir, tmp_path, "--n-embd", "30", "--n-head", "4")
-    with pytest.raises(SystemExit):
+    assert e.value.code == 2 and "--n-embd 30 is not divisible by --n-head 4" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
         sft_args(data_dir, tmp_path, "--max-steps", "0")
+    assert e.value.code == 2 and "--max-steps must be positive" in capsys.readouterr().err
 
 
 def test_training_is_deterministic_and_resume_matches(data_dir, tmp_path):
@@ -96,33 +100,33 @@ def test_training_is_deterministic_and_resume_matches(data_dir, tmp_path):
     assert read_losses(tmp_path / "a") == read_losses(tmp_path / "b")
     # interrupted at step 10, then resumed: same losses and the same final weights as straight through
     train_sft.train(sft_args(data_dir, tmp_path / "c", "--max-steps", "20", "--stop-after", "10"))
-    ckpt10 = train_sft.load_checkpoint(tmp_path / "c" / "ckpt.pt")
+    ckpt10 = checkpoint.load_checkpoint(tmp_path / "c" / "ckpt.pt")
     assert ckpt10["step"] == 10
     args = sft_args(data_dir, tmp_path / "c", "--max-steps", "20", "--resume")
     train_sft.train(args)
     assert read_losses(tmp_path / "c") == read_losses(tmp_path / "a")
-    wa = train_sft.load_checkpoint(tmp_path / "a" / "ckpt.pt")["model"]
-    wc = train_sft.load_checkpoint(tmp_path / "c" / "ckpt.pt")["model"]
+    wa = checkpoint.load_checkpoint(tmp_path / "a" / "ckpt.pt")["model"]
+    wc = checkpoint.load_checkpoint(tmp_path / "c" / "ckpt.pt")["model"]
     assert all(torch.equal(wa[k], wc[k]) for k in wa)
 
 
 def test_checkpoint_round_trip_and_refusals(data_dir, tmp_path):
     train_sft.train(sft_args(data_dir, tmp_path / "r", "--max-steps", "2"))
     path = tmp_path / "r" / "ckpt.pt"
-    ckpt = train_sft.load_checkpoint(path)
-    model, vocab = train_sft.model_from_checkpoint(ckpt)
-    again, _ = train_sft.model_from_checkpoint(train_sft.load_checkpoint(path))
+    ckpt = checkpoint.load_checkpoint(path)
+    model, vocab = checkpoint.model_from_checkpoint(ckpt)
+    again, _ = checkpoint.model_from_checkpoint(checkpoint.load_checkpoint(path))
     x = torch.randint(0, len(vocab), (2, 10))
     assert torch.equal(model(x)[0], again(x)[0])
     # a truncated file is an error that names it, not a crash
     (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:100])
     with pytest.raises(SystemExit, match="cut.pt.*corrupt"):
-        train_sft.load_checkpoint(tmp_path / "cut.pt")
+        checkpoint.load_checkpoint(tmp_path / "cut.pt")
     # a vocabulary or context that does not match the data names the field
     with pytest.raises(SystemExit, match="'vocab'"):
-        train_sft.check_compatible(ckpt, linearize.build_vocab("maze"), 8, "maze data")
+        checkpoint.check_compatible(ckpt, linearize.build_vocab(Maze), 8, "maze data")
     with pytest.raises(SystemExit, match="'block_size'"):
-        train_sft.check_compatible(ckpt, vocab, 10_000, "long data")
+        checkpoint.check_compatible(ckpt, vocab, 10_000, "long data")
 
 
 class Payload:
@@ -135,7 +139,7 @@ def test_pickle_payload_checkpoint_is_refused(tmp_path, monkeypatch):
     torch.save({"model": {}, "config": {}, "vocab": [], "task": "countdown", "step": 0, "evil": Payload()},
                tmp_path / "evil.pt")
     with pytest.raises(SystemExit, match="refusing to load"):
-        train_sft.load_checkpoint(tmp_path / "evil.pt")
+        checkpoint.load_checkpoint(tmp_path / "evil.pt")
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -203,22 +207,22 @@ class ScriptedModel:
 
 
 def test_oracle_scores_100_and_garbage_scores_0(data_dir):
-    vocab = linearize.build_vocab("countdown")
+    vocab = linearize.build_vocab(Countdown)
     rows = [json.loads(line) for line in open(data_dir / "astar.jsonl")]
     problems = [{"nums": r["nums"], "target": r["target"]} for r in rows]
     by_prompt = {tuple(vocab.encode(linearize.prompt_tokens(Countdown(r)))): vocab.encode(r["trace"].split() + [linearize.EOS])
                  for r in rows}
     oracle = ScriptedModel(lambda p: by_prompt[tuple(p)], vocab)
-    res = evaluate.evaluate(oracle, vocab, "countdown", problems, n=4, ks=(1, 4))
+    res = evaluate.evaluate(oracle, vocab, Countdown, problems, n=4, ks=(1, 4))
     assert res["greedy_acc"] == 1.0 and res["pass_at_k"]["4"]["mean"] == 1.0 and res["legal_step_rate"] == 1.0
     assert res["model_nodes_mean"] == pytest.approx(np.mean([r["nodes_expanded"] for r in rows]))
     rng = random.Random(0)
     garbage = ScriptedModel(lambda p: [rng.randrange(len(vocab)) for _ in range(rng.randrange(0, 40))], vocab)
-    res = evaluate.evaluate(garbage, vocab, "countdown", problems, n=4, ks=(1, 4))
+    res = evaluate.evaluate(garbage, vocab, Countdown, problems, n=4, ks=(1, 4))
     assert res["greedy_acc"] == 0.0 and res["pass_at_k"]["4"]["mean"] == 0.0
     # a self-congratulating reply that claims success with a wrong answer earns nothing either
     liar = ScriptedModel(lambda p: vocab.encode(["answer", "1", "+", "1", "=", "2", linearize.EOS]), vocab)
-    assert evaluate.evaluate(liar, vocab, "countdown", problems[:8], n=0)["greedy_acc"] == 0.0
+    assert evaluate.evaluate(liar, vocab, Countdown, problems[:8], n=0)["greedy_acc"] == 0.0
 
 
 def test_compare_counts_and_ci(tmp_path):

@@ -1,0 +1,81 @@
+"""
+Checkpoints: a trained model as data, written so that a crash never loses one and loaded so that a
+file from elsewhere can never run code.
+
+A checkpoint is a plain dict of tensors and builtins: model weights, optimizer state, the model
+config, the vocabulary, the task's name, the step and the RNG state (so that a resumed run continues
+exactly). It is written to a temporary file and renamed over the old one, and loaded with
+torch.load(weights_only=True), which refuses anything but tensors and builtins: a pickled payload is
+rejected before it can run. Every error names the file and what is wrong with it.
+"""
+import os
+import pickle
+import zipfile
+
+import torch
+
+import linearize
+from model import GPT, GPTConfig
+from tasks import get_task
+
+REQUIRED = ("model", "config", "vocab", "task", "step")
+
+
+def save_checkpoint(path, **state):
+    """Write to a temporary file, then rename: a crash mid-write leaves the previous checkpoint."""
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """Load with weights_only=True: a checkpoint is data, and one carrying a pickled payload (which
+    could run code) is refused. Errors say which file and what is wrong with it."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SystemExit(f"error: checkpoint {path} does not exist") from None
+    except pickle.UnpicklingError as e:
+        raise SystemExit(f"error: refusing to load {path}: it is not a plain weights checkpoint "
+                         f"(weights_only=True rejected it: {str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise SystemExit(f"error: checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0]})") from None
+    missing = [k for k in REQUIRED if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise SystemExit(f"error: checkpoint {path} lacks field(s) {', '.join(missing)}")
+    return ckpt
+
+
+def task_of(ckpt, path="the checkpoint"):
+    """The checkpoint's task class. Its vocabulary must be the task's current one: a checkpoint made
+    with an older encoding of the task would read its own tokens as something else."""
+    try:
+        task_cls = get_task(ckpt["task"])
+    except ValueError as e:
+        raise SystemExit(f"error: {path}: field 'task': {e}") from None
+    if ckpt["vocab"] != linearize.build_vocab(task_cls).itos:
+        raise SystemExit(f"error: {path}: field 'vocab' is not the current vocabulary of task {ckpt['task']!r} "
+                         f"(made with an older encoding of the task?); retrain it with this version")
+    return task_cls
+
+
+def model_from_checkpoint(ckpt, device="cpu"):
+    model = GPT(GPTConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    return model.to(device), linearize.Vocab(ckpt["vocab"])
+
+
+def config_differences(saved, current):
+    """Each model-config field that differs, with both values (for error messages)."""
+    return ", ".join(f"{k} {saved.get(k)} in the checkpoint, {current.get(k)} here"
+                     for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
+
+
+def check_compatible(ckpt, vocab, block_size, source):
+    """A checkpoint must speak the data's language: same vocabulary, enough context."""
+    if ckpt["vocab"] != vocab.itos:
+        raise SystemExit(f"error: checkpoint field 'vocab' ({len(ckpt['vocab'])} tokens) differs from the "
+                         f"vocabulary of {source} ({len(vocab)} tokens)")
+    if ckpt["config"]["block_size"] < block_size:
+        raise SystemExit(f"error: checkpoint field 'block_size' is {ckpt['config']['block_size']}, but {source} "
+                         f"needs {block_size}")

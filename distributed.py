@@ -1,0 +1,56 @@
+"""
+Processes and threads: one code path for 1 and N training processes.
+
+Under torchrun every process runs the same script; these helpers let it find its rank, sum numbers
+across ranks and put sharded results back in order. With one process (no RANK in the environment)
+each is the identity, so the trainers never branch on "am I distributed?". Collectives use gloo on
+CPUs and NCCL on GPUs.
+"""
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_distributed(device):
+    """(rank, world_size). Under torchrun, join the process group: NCCL on GPUs, gloo on CPUs."""
+    if "RANK" not in os.environ:
+        return 0, 1
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def finish_distributed(world):
+    """Leave the process group together. Without the barrier a rank that finishes first tears down
+    its gloo connections while another still holds them; the other's gloo thread then sees "connection
+    closed by peer" and aborts the process (SIGABRT), at random, about one run in six."""
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def global_sum(value, world):
+    if world == 1:
+        return value
+    t = torch.tensor(float(value), dtype=torch.float64)  # float32 would round token counts above 2**24
+    dist.all_reduce(t)
+    return t.item()
+
+
+def gather_shards(local, n, rank, world):
+    """The inverse of `items[rank::world]` on every rank: all n items, in their original order
+    (values travel by pickle between our own processes, never from a file)."""
+    if world == 1:
+        return list(local)
+    parts = [None] * world
+    dist.all_gather_object(parts, list(local))
+    return [parts[i % world][i // world] for i in range(n)]
+
+
+def set_threads(device, threads):
+    # PyTorch's default can oversubscribe small machines; be explicit. N local processes share the cores.
+    if device == "cpu":
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // local))
