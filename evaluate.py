@@ -185,6 +185,23 @@ def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 
     return summarize(rows, ks, taus) | {"per_problem": rows}
 
 
+def symbolic_sweep(task_cls, problems, budgets, costs=True):
+    """Each complete symbolic search at several node budgets (and its own default, last): its solve
+    rate and the length of the trace it writes, i.e. its own compute-accuracy curve."""
+    res = {}
+    for algo in SYMBOLIC:
+        res[algo] = []
+        for budget in list(budgets) + [ALGOS[algo].default_budget]:
+            solved = tokens = 0
+            for i, problem in enumerate(problems):
+                task = task_cls(problem)
+                r = run_search(task, algo, budget, seed=i)
+                solved += r.solved
+                tokens += len(linearize.linearize(task, r, algo, task.answer(r.moves) if r.solved else None, costs=costs))
+            res[algo].append({"budget": budget, "acc": solved / len(problems), "tokens": tokens / len(problems)})
+    return res
+
+
 def summarize(rows, ks=(1, 8, 32), taus=(0.5,)):
     greedy = [r["greedy"] for r in rows]
     n = rows[0]["n"] if rows else 0
@@ -287,6 +304,10 @@ def print_table(name, res):
     beyond = res["solved_by_model_not_symbolic_at_same_nodes"]
     print("  problems the model solved that no symbolic search solved within the model's node count: "
           + ("n/a (its text names no nodes)" if beyond is None else str(beyond)))
+    strata = by_stratum(res["per_problem"])
+    print("  greedy by stratum: " + ", ".join(f"{name.replace('_', ' ')} {st['greedy_acc']:.3f} (n = {st['n_problems']})"
+                                              for name, st in strata.items())
+          + f"; answers emitted {res['answer_rate']:.3f}")
 
 
 def save_json(path, obj):
@@ -340,8 +361,8 @@ def main(argv=None):
     problems = problems[:args.limit]
     ks = [int(k) for k in args.k.split(",")]
     try:
-        res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks,
-                       [float(t) for t in args.tau.split(",")], args.algos.split(","), device, args.seed, args.batch_size)
+        res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks, [float(t) for t in args.tau.split(",")],
+                       [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size)
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res

@@ -106,6 +106,17 @@ class TaskReport:
             out.append(f"| symbolic {algo} ({budget}) | {full['acc']:.3f} | – | – |" + " – |" * len(set(ks)) + f" – | {full['tokens']:.1f} |")
         return out + [""]
 
+    def second_test_table(self):
+        """Greedy accuracy on a second held-out split (Countdown: SoS's held-out targets)."""
+        rows = [(m, e["second_test"]) for m, e in self.models.items() if "second_test" in e]
+        if not rows:
+            return []
+        out = [f"**Second held-out split: `{rows[0][1]['split']}`** ({rows[0][1]['n']} problems, greedy)", "",
+               "| model | greedy |", "|---|---|"]
+        for m, t in rows:
+            out.append(f"| {m} | " + (_ci(t["greedy"], t["greedy_ci"]) if self.learned(m) else "not learned") + " |")
+        return out + [""]
+
     def comparisons(self):
         """Paired comparisons that carry the conclusions, per stratum: trace vs solution-only and
         vs its controls, and the data-size sweep."""
@@ -281,7 +292,7 @@ class TaskReport:
                  f"{res['test_problems']['direct']} that a greedy walk solves; pass@k from n = {self.n} samples at "
                  "temperature 1; 95% bootstrap CIs over problems.", "", "**The learned gate**", ""]
         lines += self.gate_table() + ["**Accuracy per stratum** (greedy; models that failed the gate are not shown)", ""]
-        lines += self.strata_table() + ["**Paired comparisons**", ""] + self.comparisons()
+        lines += self.strata_table() + self.second_test_table() + ["**Paired comparisons**", ""] + self.comparisons()
         lines += ["**RL: before and after** (boundary = solved by at least one of the n samples)", ""] + self.rl_table()
         lines += self.figures() + self.summary()
         return "\n".join(lines)

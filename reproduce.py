@@ -83,29 +83,33 @@ class Preset:
     samples: int = 16    # samples per test problem for pass@k
     budgets: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
     test_split: str = "test"
+    second_test: str | None = None  # another held-out split, greedy only (Countdown: SoS's held-out targets)
 
 
-def standard_runs(trace, steps, solution_steps, small_steps=0, extra=()):
-    """Solution-only, the trace model, its two controls (same steps), the data-size sweep (if
-    small_steps) and extra trace formats [(data, steps)]."""
+def standard_runs(trace, steps, solution_steps, small=False, extra=()):
+    """Solution-only, the trace model, its two controls (same steps), the data-size sweep (if small:
+    both kinds again on the preset's n_small problems, with the same steps: less data, same compute)
+    and extra trace formats [(data, steps)]."""
     runs = [SFTRun("sft_solution", "solution", "solution", solution_steps), SFTRun(f"sft_{trace}", "trace", trace, steps),
             SFTRun("sft_shuffled", "control", "shuffled", steps), SFTRun("sft_swapped", "control", "swapped", steps)]
-    if small_steps:
-        runs += [SFTRun("sft_solution_small", "solution", "solution_small", small_steps),
-                 SFTRun(f"sft_{trace}_small", "trace", f"{trace}_small", small_steps)]
+    if small:
+        runs += [SFTRun("sft_solution_small", "solution", "solution_small", solution_steps),
+                 SFTRun(f"sft_{trace}_small", "trace", f"{trace}_small", steps)]
     return runs + [SFTRun(f"sft_{data}", "trace", data, n) for data, n in extra]
 
 
 _MAZE_CPU = dict(generate=["--height", "6", "--width-cells", "6"],
                  trace="dfs", trace_flags=["--no-costs"], n_train=4000, n_small=1000, n_test=150, n_val=100,
                  model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"])
-_COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "30", "--target-max", "100"], trace="dfs",
+# countdown-3 from 1..50 has 117,617 problems (97,119 in the training split): 10,000 is a twelfth
+_COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "50", "--target-max", "100"], trace="dfs",
                       trace_flags=["--no-costs"], n_train=10_000, n_small=0, n_test=150, n_val=100,
-                      model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"], test_split="test-seen")
+                      model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"], test_split="test-seen",
+                      second_test="test")
 _GPU_MODEL = ["--n-layer", "8", "--n-head", "8", "--n-embd", "384"]
 PRESETS = {
     "cpu": {
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2000, 1000, small_steps=600),
+        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2000, 1000, small=True), rl_steps=40,
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 2000, 1500),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
@@ -113,7 +117,7 @@ PRESETS = {
     # the CPU design plus the Meta-CoT proposal (MCTS traces) and SoS's DFS/BFS mixture, trained long
     # enough to pass the learned gate
     "cpu-long": {
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 1500, 1000, small_steps=600,
+        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2000, 1000, small=True,
                                                       extra=[("astar", 2000), ("mcts", 3000), ("mix", 2500)]),
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution"),
                            RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration")], rl_steps=40),
@@ -125,7 +129,7 @@ PRESETS = {
     "gpu": {
         "maze": Preset(generate=["--height", "10", "--width-cells", "10"], trace="dfs", trace_flags=["--no-costs"],
                        n_train=100_000, n_small=10_000, n_test=300, n_val=200, model=_GPU_MODEL,
-                       sft=standard_runs("dfs", 6000, 6000, small_steps=3000, extra=[("astar", 6000), ("mcts", 6000)]),
+                       sft=standard_runs("dfs", 6000, 6000, small=True, extra=[("astar", 6000), ("mcts", 6000)]),
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")],
                        batch_size=128, lr=1e-3, rl_steps=60, rl_prompts=32, rl_group=16, rl_lr=3e-5, samples=64,
                        budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256]),
@@ -140,11 +144,12 @@ PRESETS = {
 # The same pipeline at toy size: the test suite runs it end to end (tests/test_reproduce.py).
 _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n_test=4, n_val=8,
               model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"],
-              sft=standard_runs("dfs", 20, 20, small_steps=10, extra=[("mcts", 10)]),
+              sft=standard_runs("dfs", 20, 20, small=True, extra=[("mcts", 10)]),
               rl=[RLRun("rl_grpo_dfs", "sft_dfs")], batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4,
               rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4])
 PRESETS["smoke"] = {"maze": Preset(generate=["--height", "5", "--width-cells", "5"], **_SMOKE),
-                    "countdown": Preset(generate=["--n-nums", "3", "--num-max", "12", "--target-max", "40"], **_SMOKE)}
+                    "countdown": Preset(generate=["--n-nums", "3", "--num-max", "12", "--target-max", "40"],
+                                        second_test="test", **_SMOKE)}
 # the GPU preset shortened to a few minutes, for benchmarks/gpu_smoke.sh
 PRESETS["gpu-smoke"] = {task: replace(p, n_train=20_000, n_small=2000, n_test=50, n_val=100, rl_steps=5, samples=16,
                                       sft=[replace(r, steps=max(10, r.steps // 20)) for r in p.sft])
@@ -252,6 +257,8 @@ def plan(pipe, task, preset, out, threads, seed=0):
         os.makedirs(p("data"), exist_ok=True)
         generate(preset.n_train, "train", 1, p("data", "train.jsonl"))
         stratified_test(task_cls, preset, generate, p("data", "test.jsonl"))
+        if preset.second_test:
+            generate(2 * preset.n_test, preset.second_test, 4, p("data", "test2.jsonl"))
         # validation problems: the training distribution, but none of the training problems
         seen = {json.dumps(r, sort_keys=True) for r in read_rows(p("data", "train.jsonl"))}
         generate(preset.n_val * 2, "train", 3, p("data", "val_all.jsonl"))
@@ -316,32 +323,18 @@ def plan(pipe, task, preset, out, threads, seed=0):
             if os.path.exists(p(name, "ckpt.pt")):
                 evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
                                "--batch-size", "256", "--k", ks, "--seed", str(seed), "--out", p("eval", f"{name}.json"), *common])
-        evaluate.save_json(p("eval", "symbolic.json"), symbolic_sweep(task_cls, p("data", "test.jsonl"), preset))
+                if preset.second_test:
+                    evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test2.jsonl"), "--n", "0",
+                                   "--batch-size", "256", "--algos", "", "--out", p("eval", f"{name}.test2.json"), *common])
+        problems = load_problems(p("data", "test.jsonl"), task_cls)[0]
+        evaluate.save_json(p("eval", "symbolic.json"), evaluate.symbolic_sweep(
+            task_cls, problems, preset.budgets, costs="--no-costs" not in preset.trace_flags))
 
     pipe.add(f"{task}/evaluate", 120, key, evaluate_all)
 
 
 def read_log(path):
     return read_rows(path) if os.path.exists(path) else []
-
-
-def symbolic_sweep(task_cls, problems_path, preset):
-    """Each complete symbolic search at several node budgets: its solve rate and the length of the
-    trace it writes (in the preset's format), i.e. its own compute-accuracy curve."""
-    problems = load_problems(problems_path, task_cls)[0]
-    costs = "--no-costs" not in preset.trace_flags
-    res = {}
-    for algo in evaluate.SYMBOLIC:
-        res[algo] = []
-        for budget in preset.budgets + [search.ALGOS[algo].default_budget]:
-            solved = tokens = 0
-            for i, problem in enumerate(problems):
-                task = task_cls(problem)
-                r = search.run_search(task, algo, budget, seed=i)
-                solved += r.solved
-                tokens += len(linearize.linearize(task, r, algo, task.answer(r.moves) if r.solved else None, costs=costs))
-            res[algo].append({"budget": budget, "acc": solved / len(problems), "tokens": tokens / len(problems)})
-    return res
 
 
 # ------------------------------------------------------------------------------------------------
@@ -383,6 +376,10 @@ def task_results(d, preset):
                   "curve": [{k: r[k] for k in r if k in ("step", "trained_tokens", "val_acc", "val_legal_step_rate",
                                                          "val_answer_rate", "loss", "reward", "zero_var_groups")}
                             for r in log if "val_acc" in r or "reward" in r or r.get("step", 0) % 50 == 0]}
+        if preset.second_test and os.path.exists(p("eval", f"{run.name}.test2.json")):
+            second = json.load(open(p("eval", f"{run.name}.test2.json")))
+            entry["second_test"] = {"split": preset.second_test, "n": second["n_problems"],
+                                    "greedy": second["greedy_acc"], "greedy_ci": second["greedy_acc_ci"]}
         models[run.name] = entry
     sym = json.load(open(p("eval", "symbolic.json"))) if os.path.exists(p("eval", "symbolic.json")) else {}
     return {"test_problems": {"needs_search": preset.n_test, "direct": preset.n_test}, "samples": preset.samples,

@@ -194,6 +194,46 @@ def parse_args(argv=None):
     return args
 
 
+def load_data(args, task_cls, vocab, rank):
+    """The training sequences, the held-out problems and the context length they need."""
+    try:
+        data, skipped = encode_rows(args.data, task_cls, vocab, args.loss_on, args.mask_wrong_branches,
+                                    args.field, args.skip_bad)
+        val = load_problems(args.val, task_cls, skip_bad=args.skip_bad)[0][:args.eval_n] if args.val else None
+    except (ProblemError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if skipped and rank == 0:
+        print(f"skipped {skipped} malformed lines in {args.data}")
+    longest = int(data.lengths().max()) - 1
+    block_size = args.block_size or 64 * math.ceil(longest / 64)
+    check_fits(data, block_size, args.data)
+    return data, val, block_size
+
+
+def build(args, config, vocab, device, ckpt_path, log_path, rank):
+    """A fresh model and optimizer, or (with --resume and a checkpoint) the ones it saved. Returns
+    (model, optimizer, step, trained tokens)."""
+    torch.manual_seed(args.seed)
+    model = GPT(config).to(device)
+    optimizer = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
+    if not (args.resume and os.path.exists(ckpt_path)):
+        if rank == 0 and os.path.exists(log_path):
+            os.remove(log_path)  # a fresh run starts a fresh log
+        return model, optimizer, 0, 0
+    ckpt = load_checkpoint(ckpt_path)
+    check_compatible(ckpt, vocab, config.block_size, args.data)
+    if ckpt["config"] != asdict(config):
+        raise SystemExit(f"error: {ckpt_path} has another model config: "
+                         f"{config_differences(ckpt['config'], asdict(config))}")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    torch.set_rng_state(ckpt["rng"])
+    if rank == 0:
+        runlog.trim_log(log_path, ckpt["step"])
+        print(f"resumed {ckpt_path} at step {ckpt['step']}")
+    return model, optimizer, ckpt["step"], ckpt.get("trained_tokens", 0)
+
+
 def train(args):
     from tqdm import tqdm
     device = args.device or pick_device()
@@ -205,51 +245,19 @@ def train(args):
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     os.makedirs(args.out, exist_ok=True)
     ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
-
     task_cls = get_task(args.task)
     vocab = linearize.build_vocab(task_cls)
-    try:
-        data, skipped = encode_rows(args.data, task_cls, vocab, args.loss_on, args.mask_wrong_branches,
-                                    args.field, args.skip_bad)
-        val = None
-        if args.val:
-            val = load_problems(args.val, task_cls, skip_bad=args.skip_bad)[0][:args.eval_n]
-    except (ProblemError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
-    if skipped and rank == 0:
-        print(f"skipped {skipped} malformed lines in {args.data}")
-    longest = int(data.lengths().max()) - 1
-    block_size = args.block_size or 64 * math.ceil(longest / 64)
-    check_fits(data, block_size, args.data)
-
-    torch.manual_seed(args.seed)
+    data, val, block_size = load_data(args, task_cls, vocab, rank)
     config = GPTConfig(block_size=block_size, vocab_size=len(vocab), n_layer=args.n_layer, n_head=args.n_head,
                        n_embd=args.n_embd, dropout=args.dropout)
-    model = GPT(config).to(device)
-    optimizer = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.95))
-    step, last_saved, trained = 0, None, 0  # trained: target tokens learned from so far (learning curves)
-    if args.resume and os.path.exists(ckpt_path):
-        ckpt = load_checkpoint(ckpt_path)
-        check_compatible(ckpt, vocab, block_size, args.data)
-        if ckpt["config"] != asdict(config):
-            raise SystemExit(f"error: {ckpt_path} has another model config: "
-                             f"{config_differences(ckpt['config'], asdict(config))}")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["rng"])
-        step = last_saved = ckpt["step"]
-        trained = ckpt.get("trained_tokens", 0)
-        if rank == 0:
-            runlog.trim_log(log_path, step)
-            print(f"resumed {ckpt_path} at step {step}")
-    elif rank == 0 and os.path.exists(log_path):
-        os.remove(log_path)  # a fresh run starts a fresh log
-    raw_model = model
-    model = maybe_compile(model, args.compile)
+    # trained: the target tokens learned from so far (the x axis of the learning curves)
+    raw_model, optimizer, step, trained = build(args, config, vocab, device, ckpt_path, log_path, rank)
+    last_saved = step or None
+    model = maybe_compile(raw_model, args.compile)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if device.startswith("cuda") else None)
     if rank == 0:
-        print(f"{len(data)} sequences, longest {longest} tokens, block_size {block_size}, "
+        print(f"{len(data)} sequences, longest {int(data.lengths().max()) - 1} tokens, block_size {block_size}, "
               f"{raw_model.num_params() / 1e6:.2f}M parameters, device {device}, {world} process(es)")
 
     def checkpoint(rng):

@@ -33,13 +33,8 @@ def torchrun(nproc, script, *args, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ddp")
-    search.main(["--task", "countdown", "--generate", "64", "--n-nums", "3", "--num-max", "12", "--target-max", "30",
-                 "--out", str(d / "problems.jsonl")])
-    search.main(["--task", "countdown", "--algo", "astar", "--problems", str(d / "problems.jsonl"),
-                 "--out", str(d / "astar.jsonl"), "--workers", "1"])
-    return d
+def data_dir(countdown_data):
+    return countdown_data
 
 
 def sft_flags(d, out, steps=20):

@@ -17,18 +17,12 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import checkpoint
-import search
 import train_sft
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("faults")
-    search.main(["--task", "countdown", "--generate", "64", "--n-nums", "3", "--num-max", "12", "--target-max", "30",
-                 "--out", str(d / "problems.jsonl")])
-    search.main(["--task", "countdown", "--algo", "astar", "--problems", str(d / "problems.jsonl"),
-                 "--out", str(d / "astar.jsonl"), "--workers", "1"])
-    return d
+def data_dir(countdown_data):
+    return countdown_data
 
 
 def flags(d, out, *extra):

@@ -9,27 +9,25 @@ The default suite runs 10,000 inputs; the @slow version runs 100,000 per task an
 (`pytest -m slow -s tests/test_fuzz.py`).
 """
 import itertools
-import os
 import random
-import sys
 import time
 from collections import Counter
 
 import pytest
 
 import linearize
-from tasks import get_task
 import search
 import train_rl
+from tasks import get_task
 from tasks.countdown import Countdown
 from tasks.countdown import verify as countdown_verify
 from tasks.maze import Maze
 from tasks.maze import verify as maze_verify
+from reference import ASCII_DIGITS, countdown_answer_ok, countdown_line_ok, maze_path_ok, mutate
 
 # ------------------------------------------------------------------------------------------------
 # the independent judge: raw tokens -> correct or not, from the rules alone
 
-ASCII_DIGITS = set("0123456789")
 
 
 def ref_number(toks, i):
@@ -92,69 +90,9 @@ def ref_countdown_correct(problem, toks):
         if rc is None or rc[1] != len(g):
             return False
         a, b, c = ra[0], rb[0], rc[0]
-        if not ref_line_ok(table, a, op, b, c):
+        if not countdown_line_ok(table, a, op, b, c):
             return False
     return table == [problem["target"]]
-
-
-def ref_line_ok(table, a, op, b, c):
-    """Apply one line to `table` (in place); False if the line breaks a rule."""
-    for x in (a, b):
-        if x not in table:
-            return False
-        table.remove(x)
-    if op == "+":
-        ok = a + b == c
-    elif op == "*":
-        ok = a * b == c
-    elif op == "-":
-        ok = a >= b and a - b == c
-    else:
-        ok = b != 0 and b * c == a
-    table.append(c)
-    return ok
-
-
-def ref_countdown_line(line):
-    """An interchange answer line "a op b=c" (spaces allowed, ASCII digits) -> (a, op, b, c) or None."""
-    if not isinstance(line, str) or line.count("=") != 1:
-        return None
-    left, right = line.split("=")
-    ops = [ch for ch in left if ch in "+-*/"]
-    if len(ops) != 1:
-        return None
-    a, b = left.split(ops[0])
-    parts = [x.strip(" \t\n\r\f\v") for x in (a, b, right)]
-    if not all(p and set(p) <= ASCII_DIGITS for p in parts):
-        return None
-    return int(parts[0]), ops[0], int(parts[1]), int(parts[2])
-
-
-def ref_countdown_answer_ok(problem, answer):
-    if not isinstance(answer, list):
-        return False
-    table = list(problem["nums"])
-    if len(answer) != len(table) - 1:
-        return False
-    for line in answer:
-        parsed = ref_countdown_line(line)
-        if parsed is None or not ref_line_ok(table, *parsed):
-            return False
-    return table == [problem["target"]]
-
-
-def ref_maze_path_ok(problem, cells):
-    grid = problem["grid"]
-    h, w = len(grid), len(grid[0])
-
-    def free(r, c):
-        return 0 <= r < h and 0 <= c < w and grid[r][c] != "#"
-
-    if len(cells) < 2 or not all(free(*c) for c in cells):
-        return False
-    (r0, c0), (r1, c1) = cells[0], cells[-1]
-    return (grid[r0][c0] == "S" and grid[r1][c1] == "G"
-            and all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(cells, cells[1:])))
 
 
 def ref_cell(tok):
@@ -171,7 +109,7 @@ def ref_maze_correct(problem, toks):
     if not toks:
         return False
     cells = [ref_cell(t) for t in toks]
-    return None not in cells and ref_maze_path_ok(problem, cells)
+    return None not in cells and maze_path_ok(problem["grid"], cells)
 
 
 def ref_maze_answer_ok(problem, answer):
@@ -182,11 +120,11 @@ def ref_maze_answer_ok(problem, answer):
         if not (isinstance(cell, (list, tuple)) and len(cell) == 2 and all(type(x) is int for x in cell)):
             return False
         cells.append(tuple(cell))
-    return ref_maze_path_ok(problem, cells)
+    return maze_path_ok(problem["grid"], cells)
 
 
 REF_TEXT = {"countdown": ref_countdown_correct, "maze": ref_maze_correct}
-REF_ANSWER = {"countdown": ref_countdown_answer_ok, "maze": ref_maze_answer_ok}
+REF_ANSWER = {"countdown": countdown_answer_ok, "maze": ref_maze_answer_ok}
 VERIFY = {"countdown": countdown_verify, "maze": maze_verify}
 
 
@@ -221,39 +159,6 @@ def real_traces(task):
         answer = task.answer(result.moves) if result.solved else None
         out.append(linearize.linearize(task, result, fmt, answer=answer, seed=1))
     return out
-
-
-def mutate(toks, rng, vocab):
-    toks = list(toks)
-    for _ in range(rng.randint(1, 4)):
-        if not toks:
-            break
-        i, j = rng.randrange(len(toks)), rng.randrange(len(toks))
-        op = rng.randrange(9)
-        if op == 0:
-            toks = toks[:i]                                             # truncated
-        elif op == 1:
-            toks[i], toks[j] = toks[j], toks[i]
-        elif op == 2:
-            del toks[i]
-        elif op == 3:
-            toks.insert(i, rng.choice(vocab))
-        elif op == 4:
-            toks[i] = rng.choice(vocab)
-        elif op == 5:
-            toks = toks[:i] + toks[j:j + rng.randint(1, 12)] * rng.randint(1, 3) + toks[i:]  # repeated
-        elif op == 6:                                                   # a number nudged or out of range
-            nums = [k for k, t in enumerate(toks) if t and set(t) <= ASCII_DIGITS]
-            if nums:
-                k = rng.choice(nums)
-                toks[k] = str(rng.choice([int(toks[k]) + rng.choice([-1, 1]), 0, 999, 1000, -1, 10 ** 40]))
-        elif op == 7:                                                   # an operator swapped
-            ops = [k for k, t in enumerate(toks) if t in ("+", "-", "*", "/")]
-            if ops:
-                toks[rng.choice(ops)] = rng.choice("+-*/")
-        else:
-            toks = toks + toks[toks.index("answer"):] if "answer" in toks else toks  # a second answer
-    return toks
 
 
 def fuzz_texts(task, rng, vocab, n):
@@ -415,7 +320,7 @@ def test_verify_accepts_exactly_what_an_independent_check_accepts():
             problem = {"nums": nums, "target": target}
             for answer in all_line_sequences(nums):
                 accepted = countdown_verify(problem, answer)
-                assert accepted == ref_countdown_answer_ok(problem, answer), (problem, answer)
+                assert accepted == countdown_answer_ok(problem, answer), (problem, answer)
                 seen[accepted] += 1
     assert seen[True] > 100 and seen[False] > 10 * seen[True]
     for side in (3, 4, 5):

@@ -3,19 +3,18 @@ Specs for linearize.py: the trace format, reading traces back, the ablation opti
 parser. The references here are hand-written traces, a hand-written number spelling, and small
 independent answer checkers: none of them calls the project's code.
 """
-import os
 import random
-import sys
 from collections import Counter
 
 import pytest
 
 import linearize
-from tasks import get_task
 import search
+from tasks import get_task
 from tasks import number_tokens, read_number
 from tasks.countdown import Countdown
 from tasks.maze import Maze, MazeRowCol
+from reference import countdown_answer_ok, maze_path_ok, mutate
 
 EVENT_WORDS = {"close", "create", "go", "back", "at", "node", "sim"}
 END_WORDS = {"answer", "fail"}
@@ -55,46 +54,15 @@ def strip_costs(clause):
     return out
 
 
-def ref_countdown_ok(problem, answer):
-    """Independent check of a countdown answer: a list of 'a op b=c' strings over ASCII digits."""
-    if not isinstance(answer, list) or len(answer) != len(problem["nums"]) - 1:
-        return False
-    table = list(problem["nums"])
-    for line in answer:
-        if not isinstance(line, str) or line.count("=") != 1:
-            return False
-        left, right = line.split("=")
-        ops = [ch for ch in left if ch in "+-*/"]
-        if len(ops) != 1:
-            return False
-        a, b = left.split(ops[0])
-        if not all(x.strip() and set(x.strip()) <= set("0123456789") for x in (a, b, right)):
-            return False
-        a, b, c = int(a), int(b), int(right)
-        for x in (a, b):
-            if x not in table:
-                return False
-            table.remove(x)
-        ok = {"+": a + b == c, "*": a * b == c, "-": a >= b and a - b == c, "/": b != 0 and a == b * c}[ops[0]]
-        if not ok:
-            return False
-        table.append(c)
-    return table == [problem["target"]]
-
-
 def ref_maze_ok(problem, path):
-    grid = problem["grid"]
-    if not isinstance(path, list) or len(path) < 2:
+    if not isinstance(path, list) or not all(isinstance(c, list) and len(c) == 2 and all(type(x) is int for x in c)
+                                             for c in path):
         return False
-    if not all(isinstance(c, list) and len(c) == 2 and all(type(x) is int for x in c) for c in path):
-        return False
-    at = lambda cell: grid[cell[0]][cell[1]] if 0 <= cell[0] < len(grid) and 0 <= cell[1] < len(grid[0]) else "#"
-    return (at(path[0]) == "S" and at(path[-1]) == "G" and all(at(c) != "#" for c in path)
-            and all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(path, path[1:])))
+    return maze_path_ok(problem["grid"], path)
 
 
 def ref_ok(task, answer):
-    return (ref_countdown_ok if isinstance(task, Countdown) else ref_maze_ok)(task.problem, answer)
+    return (countdown_answer_ok if isinstance(task, Countdown) else ref_maze_ok)(task.problem, answer)
 
 
 def make(task, algo, fmt=None, budget=None, seed=0, **options):
@@ -387,24 +355,7 @@ def fuzz_inputs(real, vocab, rng, n):
             words = ["close", "create", "go", "back", "at", "node", "sim", "answer", "g", "h", "v", ",", "="]
             toks = [rng.choice(words + [str(rng.randint(0, 12))] * 6) for _ in range(rng.randint(0, 40))]
         elif kind in (2, 3, 4, 5):  # mutated real traces
-            toks = list(rng.choice(real))
-            for _ in range(rng.randint(1, 4)):
-                op = rng.randrange(6)
-                if not toks:
-                    break
-                i, j = rng.randrange(len(toks)), rng.randrange(len(toks))
-                if op == 0:
-                    toks = toks[:i]
-                elif op == 1:
-                    toks[i], toks[j] = toks[j], toks[i]
-                elif op == 2:
-                    del toks[i]
-                elif op == 3:
-                    toks.insert(i, rng.choice(vocab))
-                elif op == 4:
-                    toks[i] = rng.choice(vocab)
-                else:
-                    toks = toks[:i] + toks[j:j + rng.randint(1, 8)] + toks[i:]
+            toks = mutate(rng.choice(real), rng, vocab)
         elif kind == 6:  # answers alone, mutated: the most likely place for a false "correct"
             toks = list(rng.choice(real))
             toks = toks[toks.index("answer"):] if "answer" in toks else ["answer"]

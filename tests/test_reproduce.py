@@ -36,6 +36,9 @@ def test_smoke_pipeline_writes_results_and_report(run):
         assert gate("sft_dfs") == 1.0 and gate("sft_shuffled") < 1.0 and gate("sft_swapped") < 1.0
         assert gate("sft_solution") is None
         assert res["symbolic"]["astar"][-1]["acc"] == 1.0  # the unbounded symbolic search solves everything
+        if preset.second_test:  # Countdown's held-out targets, greedy only
+            assert res["models"]["sft_dfs"]["second_test"]["split"] == "test"
+            assert res["models"]["sft_dfs"]["second_test"]["n"] == 2 * preset.n_test
         for png in ("learning", "passk", "compute"):
             assert os.path.exists(os.path.join(run, f"{task}_{png}.png"))
     # the toy models learn nothing: the gate says so, and the summary draws no conclusion

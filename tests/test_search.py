@@ -6,10 +6,7 @@ plans are legal paths. Countdown: DFS, A* and BFS (no budget) find a solution ex
 enumerator says one exists. Budgets are respected, and the whole dataset build is byte-for-byte
 deterministic, however many worker processes it uses.
 """
-import itertools
-import os
 import random
-import sys
 
 import pytest
 
@@ -18,18 +15,11 @@ from tasks.countdown import Countdown
 from tasks.countdown import verify as cd_verify
 from tasks.maze import Maze, is_optimal
 from tasks.maze import verify as maze_verify
-from reference import maze_shortest
+from reference import countdown_answer_ok, countdown_reachable, maze_path_ok, maze_shortest
 
 
 # ------------------------------------------------------------------------------------------------
 # references, written from the rules
-
-def ref_path_ok(grid, path):
-    """A path of unit steps over free cells from S to G."""
-    at = lambda cell: grid[cell[0]][cell[1]] if 0 <= cell[0] < len(grid) and 0 <= cell[1] < len(grid[0]) else "#"
-    return (len(path) >= 2 and at(path[0]) == "S" and at(path[-1]) == "G" and all(at(c) != "#" for c in path)
-            and all(abs(a[0] - b[0]) + abs(a[1] - b[1]) == 1 for a, b in zip(path, path[1:])))
-
 
 def random_maze(rng, h, w):
     """Walls at 15-50% density, S and G on two random cells: often unsolvable, sometimes trivial."""
@@ -40,57 +30,11 @@ def random_maze(rng, h, w):
     return {"grid": ["".join(row) for row in cells]}
 
 
-_REACH = {}
-
-
-def ref_reachable(nums):
-    """Every value that combines ALL of `nums`: recursion over ordered pairs, the SoS rules."""
-    key = tuple(sorted(nums))
-    if key not in _REACH:
-        if len(nums) == 1:
-            _REACH[key] = {nums[0]}
-        else:
-            out = set()
-            for i, j in itertools.permutations(range(len(nums)), 2):
-                a, b = nums[i], nums[j]
-                rest = [nums[k] for k in range(len(nums)) if k not in (i, j)]
-                results = [a + b, a * b]
-                if a >= b:
-                    results.append(a - b)
-                if b != 0 and a % b == 0:
-                    results.append(a // b)
-                for c in results:
-                    out |= ref_reachable(rest + [c])
-            _REACH[key] = out
-    return _REACH[key]
-
-
-def ref_countdown_ok(problem, answer):
-    """An independent checker: each line 'a op b=c' takes two numbers off the table and puts c back."""
-    table = list(problem["nums"])
-    if not isinstance(answer, list) or len(answer) != len(table) - 1:
-        return False
-    for line in answer:
-        op = next((o for o in "+-*/" if o in line), None)
-        left, c = line.split("=")
-        a, b = left.split(op)
-        a, b, c = int(a), int(b), int(c)
-        for x in (a, b):
-            if x not in table:
-                return False
-            table.remove(x)
-        ok = {"+": a + b == c, "*": a * b == c, "-": a >= b and a - b == c, "/": b != 0 and a == b * c}[op]
-        if not ok:
-            return False
-        table.append(c)
-    return table == [problem["target"]]
-
-
 def random_countdown(rng):
     """3-4 numbers from 0..12 (duplicates and zeros are common); half the targets reachable."""
     nums = [rng.randint(0, 12) for _ in range(rng.choice((3, 4)))]
     if rng.random() < 0.5:
-        target = rng.choice(sorted(ref_reachable(nums)))
+        target = rng.choice(sorted(countdown_reachable(nums)))
     else:
         target = rng.randint(0, 150)
     return {"nums": nums, "target": target}
@@ -115,7 +59,7 @@ def test_astar_and_bfs_plans_are_shortest_on_random_mazes():
                 continue
             plan = task.answer(result.moves)
             assert len(plan) == best, (algo.__name__, grid, plan)
-            assert ref_path_ok(grid, plan)
+            assert maze_path_ok(grid, plan)
             assert maze_verify(problem, plan) and is_optimal(problem, plan)
         n_solvable += best is not None
     assert n_solvable >= 250  # the comparison was not vacuous
@@ -148,7 +92,7 @@ def test_depth_first_beam_and_mcts_find_legal_maze_paths():
             if result.solved:
                 assert best is not None
                 plan = task.answer(result.moves)
-                assert ref_path_ok(grid, plan) and maze_verify(problem, plan) and len(plan) >= best
+                assert maze_path_ok(grid, plan) and maze_verify(problem, plan) and len(plan) >= best
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,7 +104,7 @@ def test_countdown_solvers_agree_with_brute_force():
     dup_or_zero = 0
     for _ in range(520):
         problem = random_countdown(rng)
-        solvable = problem["target"] in ref_reachable(problem["nums"])
+        solvable = problem["target"] in countdown_reachable(problem["nums"])
         counts[solvable] += 1
         dup_or_zero += len(set(problem["nums"])) < len(problem["nums"]) or 0 in problem["nums"]
         task = Countdown(problem)
@@ -169,12 +113,12 @@ def test_countdown_solvers_agree_with_brute_force():
             assert result.solved == solvable, (algo.__name__, problem)
             if solvable:
                 answer = task.answer(result.moves)
-                assert cd_verify(problem, answer) and ref_countdown_ok(problem, answer), (algo.__name__, answer)
+                assert cd_verify(problem, answer) and countdown_answer_ok(problem, answer), (algo.__name__, answer)
             else:
                 assert result.moves == []
         beam = search.beam(task, width=2)
         if beam.solved:  # incomplete, but never wrong
-            assert solvable and ref_countdown_ok(problem, task.answer(beam.moves))
+            assert solvable and countdown_answer_ok(problem, task.answer(beam.moves))
     assert min(counts.values()) >= 150 and dup_or_zero >= 150
 
 
@@ -185,19 +129,19 @@ def test_countdown_sos_sized_problems_and_mult_heuristic():
             task = Countdown(problem, heuristic=heuristic)
             for algo in (search.dfs, search.astar):
                 result = algo(task)
-                assert result.solved and ref_countdown_ok(problem, task.answer(result.moves))
+                assert result.solved and countdown_answer_ok(problem, task.answer(result.moves))
 
 
 def test_mcts_solves_countdown_given_budget_and_is_exhaustive():
     rng = random.Random(5)
     for k in range(40):
         problem = random_countdown(rng)
-        solvable = problem["target"] in ref_reachable(problem["nums"])
+        solvable = problem["target"] in countdown_reachable(problem["nums"])
         task = Countdown(problem)
         result = search.mcts(task, budget=10**6, seed=k)
         assert result.solved == solvable, problem  # unsolvable: the tree runs dry and it stops
         if solvable:
-            assert ref_countdown_ok(problem, task.answer(result.moves))
+            assert countdown_answer_ok(problem, task.answer(result.moves))
         added = [ev[1].state for ev in result.events]
         assert len(added) == len(set(added)) == result.nodes_expanded
 

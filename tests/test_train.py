@@ -1,7 +1,6 @@
 """SFT data, training loop, checkpoints and the evaluation estimators."""
 import itertools
 import json
-import math
 import os
 import random
 from types import SimpleNamespace
@@ -13,7 +12,6 @@ import torch
 import evaluate
 import checkpoint
 import linearize
-import search
 import train_sft
 from tasks import ProblemError
 from tasks.countdown import Countdown
@@ -21,14 +19,8 @@ from tasks.maze import Maze
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    search.main(["--task", "countdown", "--generate", "64", "--n-nums", "3", "--num-max", "12", "--target-max", "30",
-                 "--out", str(d / "problems.jsonl")])
-    for fmt in ("astar", "solution"):
-        search.main(["--task", "countdown", "--algo", "astar", "--format", fmt, "--problems", str(d / "problems.jsonl"),
-                     "--out", str(d / f"{fmt}.jsonl"), "--workers", "1"])
-    return d
+def data_dir(countdown_data):
+    return countdown_data
 
 
 def sft_args(data_dir, out, *extra):

@@ -8,7 +8,6 @@ itself on a payload and on truncated files.)
 """
 import json
 import os
-import sys
 
 import pytest
 import torch
@@ -26,14 +25,9 @@ from tasks.maze import Maze
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("untrusted")
-    search.main(["--task", "countdown", "--generate", "16", "--n-nums", "3", "--num-max", "12", "--target-max", "30",
-                 "--out", str(d / "problems.jsonl")])
-    search.main(["--task", "countdown", "--algo", "astar", "--problems", str(d / "problems.jsonl"),
-                 "--out", str(d / "astar.jsonl"), "--workers", "1"])
-    train_sft.train(train_sft.parse_args(sft_flags(d, d / "run", "--max-steps", "2")))
-    return d
+def data_dir(countdown_data):
+    train_sft.train(train_sft.parse_args(sft_flags(countdown_data, countdown_data / "run", "--max-steps", "2")))
+    return countdown_data
 
 
 def sft_flags(d, out, *extra):
