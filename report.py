@@ -162,16 +162,17 @@ class TaskReport:
         name = lambda kind: os.path.join(self.run_dir, f"{self.task}_{kind}.png")
         # learning curves: held-out (validation) accuracy and legal-step rate vs training tokens
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-        for m, e in self.models.items():
+        for k, (m, e) in enumerate(self.models.items()):  # one colour per model in both panels
             pts = [r for r in e.get("curve", []) if "val_acc" in r and "trained_tokens" in r]
             if pts:
-                style = "--" if e["kind"] == "control" else ":" if m.endswith("_small") else "-"
-                axes[0].plot([r["trained_tokens"] for r in pts], [r["val_acc"] for r in pts], style, marker="o", ms=3, label=m)
+                style = dict(ls="--" if e["kind"] == "control" else ":" if m.endswith("_small") else "-",
+                             marker="o", ms=3, color=f"C{k % 10}", label=m)
+                axes[0].plot([r["trained_tokens"] for r in pts], [r["val_acc"] for r in pts], **style)
                 if pts[0].get("val_legal_step_rate") is not None:
-                    axes[1].plot([r["trained_tokens"] for r in pts], [r["val_legal_step_rate"] for r in pts], style,
-                                 marker="o", ms=3, label=m)
+                    axes[1].plot([r["trained_tokens"] for r in pts], [r["val_legal_step_rate"] for r in pts], **style)
         for ax, title in zip(axes, ("validation greedy accuracy", "validation legal-step rate")):
-            ax.set_xscale("log"), ax.set_xlabel("trained tokens"), ax.set_ylim(0, 1.02), ax.set_title(title, fontsize=9)
+            ax.set_xscale("log"), ax.set_xlabel("trained tokens (the targets the loss was on)"), ax.set_ylim(0, 1.02)
+            ax.set_title(title, fontsize=9)
             ax.legend(fontsize=6)
         fig.tight_layout(), fig.savefig(name("learning"), dpi=100), plt.close(fig)
         # pass@k, all problems and the needs-search stratum
@@ -222,8 +223,8 @@ class TaskReport:
             cases.append((r, [tuple(s) for s in r["explored"]], ref_cells, task_cls(r["problem"]).answer(ref.moves)))
         fig, axes = plt.subplots(2, len(cases), figsize=(3.2 * len(cases), 6.4), squeeze=False)
         for j, (r, mine, ref_cells, ref_path) in enumerate(cases):
-            task_cls.render(r["problem"], axes[0][j], r["answer"], mine, f"{m}: {len(mine)} steps")
-            task_cls.render(r["problem"], axes[1][j], ref_path, ref_cells, f"DFS: {len(ref_cells)} steps")
+            task_cls.render(r["problem"], axes[0][j], r["answer"], mine, f"{m}: {len(mine)} states entered")
+            task_cls.render(r["problem"], axes[1][j], ref_path, ref_cells, f"DFS: {len(ref_cells)} states entered")
         fig.tight_layout(), fig.savefig(os.path.join(self.run_dir, f"{self.task}_explored.png"), dpi=90), plt.close(fig)
         r, mine, ref_cells, ref_path = cases[0]
         fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))

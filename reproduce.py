@@ -109,7 +109,8 @@ _COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "50", "--target-ma
 _GPU_MODEL = ["--n-layer", "8", "--n-head", "8", "--n-embd", "384"]
 PRESETS = {
     "cpu": {
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2000, 1000, small=True), rl_steps=40,
+        # the data-size sweep does not fit in 20 minutes here: it runs in cpu-long (README, pilots)
+        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000), rl_steps=100, evals=5,
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 2000, 1500),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
@@ -117,10 +118,10 @@ PRESETS = {
     # the CPU design plus the Meta-CoT proposal (MCTS traces) and SoS's DFS/BFS mixture, trained long
     # enough to pass the learned gate
     "cpu-long": {
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2000, 1000, small=True,
-                                                      extra=[("astar", 2000), ("mcts", 3000), ("mix", 2500)]),
+        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000, small=True,
+                                                      extra=[("astar", 2500), ("mcts", 4000), ("mix", 2500)]),
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution"),
-                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration")], rl_steps=40),
+                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration")], rl_steps=100),
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 4000, 3000, extra=[("mcts", 4000)]),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")], rl_steps=40),
     },
@@ -129,7 +130,7 @@ PRESETS = {
     "gpu": {
         "maze": Preset(generate=["--height", "10", "--width-cells", "10"], trace="dfs", trace_flags=["--no-costs"],
                        n_train=100_000, n_small=10_000, n_test=300, n_val=200, model=_GPU_MODEL,
-                       sft=standard_runs("dfs", 6000, 6000, small=True, extra=[("astar", 6000), ("mcts", 6000)]),
+                       sft=standard_runs("dfs", 6000, 6000, small=True, extra=[("astar_costs", 6000), ("mcts", 6000)]),
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")],
                        batch_size=128, lr=1e-3, rl_steps=60, rl_prompts=32, rl_group=16, rl_lr=3e-5, samples=64,
                        budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256]),
@@ -141,15 +142,15 @@ PRESETS = {
                             budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
     },
 }
-# The same pipeline at toy size: the test suite runs it end to end (tests/test_reproduce.py).
+# The same pipeline at toy size, for every registered task (each declares its own toy problem size):
+# the test suite runs it end to end (tests/test_reproduce.py).
 _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n_test=4, n_val=8,
               model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"],
               sft=standard_runs("dfs", 20, 20, small=True, extra=[("mcts", 10)]),
               rl=[RLRun("rl_grpo_dfs", "sft_dfs")], batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4,
               rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4])
-PRESETS["smoke"] = {"maze": Preset(generate=["--height", "5", "--width-cells", "5"], **_SMOKE),
-                    "countdown": Preset(generate=["--n-nums", "3", "--num-max", "12", "--target-max", "40"],
-                                        second_test="test", **_SMOKE)}
+PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
+                    for name, cls in registry().items()}
 # the GPU preset shortened to a few minutes, for benchmarks/gpu_smoke.sh
 PRESETS["gpu-smoke"] = {task: replace(p, n_train=20_000, n_small=2000, n_test=50, n_val=100, rl_steps=5, samples=16,
                                       sft=[replace(r, steps=max(10, r.steps // 20)) for r in p.sft])
@@ -269,6 +270,9 @@ def plan(pipe, task, preset, out, threads, seed=0):
         traces(preset.trace, preset.trace)
         for algo in sorted(wanted & set(search.ALGOS) - {preset.trace}):
             traces(algo, algo)
+        if "astar_costs" in wanted:  # Searchformer's A* format: the g and h costs kept in every clause
+            search.main(["--task", task, "--algo", "astar", "--problems", p("data", "train.jsonl"), "--seed", str(seed),
+                         "--out", p("data", "astar_costs.jsonl")])
         if "shuffled" in wanted:
             traces(preset.trace, "shuffled", "--shuffle")
         if "swapped" in wanted:

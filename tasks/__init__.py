@@ -26,6 +26,7 @@ class Task:
     """One problem instance as a search space. States must be hashable; moves are task-defined."""
     name = None            # the registry key; a class without one (this base) is not a task
     splits = ("train", "test")
+    tiny = []              # search.py generation flags for toy-sized problems (the smoke pipeline)
 
     def __init__(self, problem):
         self.problem = problem

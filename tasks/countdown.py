@@ -49,6 +49,7 @@ def _remove_pair(state, a, b):
 class Countdown(Task):
     name = "countdown"
     splits = ("train", "test", "test-seen")
+    tiny = ["--n-nums", "3", "--num-max", "12", "--target-max", "40"]
 
     def __init__(self, problem, heuristic="sum"):
         super().__init__(problem)

@@ -38,6 +38,7 @@ class Maze(Task):
     """Grid mazes in the one-token-per-cell encoding."""
     name = "maze"
     max_side = CELL_SIDE
+    tiny = ["--height", "5", "--width-cells", "5"]
 
     def __init__(self, problem):
         super().__init__(problem)

@@ -36,6 +36,7 @@ def neighbours(cell):
 
 class Puzzle(Task):
     name = "puzzle"
+    tiny = ["--scramble", "6"]
 
     def __init__(self, problem):
         super().__init__(problem)
