@@ -32,7 +32,7 @@ import json
 import math
 import os
 import platform
-import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -165,15 +165,16 @@ class Pipeline:
     def __init__(self, out, overwrite=False):
         self.out, self.overwrite, self.stages = out, overwrite, []
 
-    def add(self, name, estimate_s, key, fn):
-        self.stages.append((name, estimate_s, json.loads(json.dumps(key, sort_keys=True, default=str)), fn))
+    def add(self, name, estimate_s, key, fn, output):
+        """`output`: the folder the stage writes; --overwrite removes it before redoing the stage."""
+        self.stages.append((name, estimate_s, json.loads(json.dumps(key, sort_keys=True, default=str)), fn, output))
 
     def marker(self, name):
         return os.path.join(self.out, ".stages", name.replace("/", "_") + ".json")
 
     def check(self):
         """Refuse, before anything runs, to redo a finished stage under other settings."""
-        for name, _, key, _ in self.stages:
+        for name, _, key, _, _ in self.stages:
             path = self.marker(name)
             if os.path.exists(path) and not self.overwrite:
                 old = json.load(open(path)).get("key")
@@ -189,12 +190,18 @@ class Pipeline:
         self.check()
         t0, spent_est, spent = time.time(), 0.0, 0.0
         total_est = sum(s[1] for s in self.stages)
-        for k, (name, est, key, fn) in enumerate(self.stages, 1):
+        for k, (name, est, key, fn, output) in enumerate(self.stages, 1):
             marker = self.marker(name)
-            if os.path.exists(marker) and json.load(open(marker)).get("key") == key:
-                print(f"[{k}/{len(self.stages)}] {name}: cached")
-                total_est -= est
-                continue
+            if os.path.exists(marker):
+                if json.load(open(marker)).get("key") == key:
+                    print(f"[{k}/{len(self.stages)}] {name}: cached")
+                    total_est -= est
+                    continue
+                # only with --overwrite (check() refused otherwise): the user asked for it to be redone,
+                # and a resumed checkpoint of other settings must not leak into the new run
+                print(f"[{k}/{len(self.stages)}] {name}: made with other settings; --overwrite removes {output}")
+                os.remove(marker)
+                shutil.rmtree(output, ignore_errors=True)
             pace = spent / spent_est if spent_est else 1.0
             print(f"\n[{k}/{len(self.stages)}] {name}  (elapsed {_clock(time.time() - t0)}, "
                   f"ETA {_clock((total_est - spent_est) * pace)})", flush=True)
@@ -286,7 +293,7 @@ def plan(pipe, task, preset, out, threads, seed=0):
             if run.data.endswith("_small"):
                 write_jsonl(p("data", f"{run.data}.jsonl"), read_rows(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])
 
-    pipe.add(f"{task}/data", 10, key, make_data)
+    pipe.add(f"{task}/data", 10, key, make_data, p("data"))
 
     def sft(run):
         def fn():
@@ -299,7 +306,7 @@ def plan(pipe, task, preset, out, threads, seed=0):
         return fn
 
     for run in preset.sft:  # the ETA's first guess: seconds per step measured on the CPU preset
-        pipe.add(f"{task}/{run.name}", run.steps * (0.08 if run.kind == "solution" else 0.14), key, sft(run))
+        pipe.add(f"{task}/{run.name}", run.steps * (0.08 if run.kind == "solution" else 0.14), key, sft(run), p(run.name))
 
     def rl(run):
         def fn():
@@ -318,7 +325,7 @@ def plan(pipe, task, preset, out, threads, seed=0):
         return fn
 
     for run in preset.rl:
-        pipe.add(f"{task}/{run.name}", preset.rl_steps * 2.0, key, rl(run))
+        pipe.add(f"{task}/{run.name}", preset.rl_steps * 2.0, key, rl(run), p(run.name))
 
     def evaluate_all():
         os.makedirs(p("eval"), exist_ok=True)
@@ -334,7 +341,7 @@ def plan(pipe, task, preset, out, threads, seed=0):
         evaluate.save_json(p("eval", "symbolic.json"), evaluate.symbolic_sweep(
             task_cls, problems, preset.budgets, costs="--no-costs" not in preset.trace_flags))
 
-    pipe.add(f"{task}/evaluate", 120, key, evaluate_all)
+    pipe.add(f"{task}/evaluate", 120, key, evaluate_all, p("eval"))
 
 
 def read_log(path):
@@ -419,7 +426,6 @@ def main(argv=None):
     suffix = "" if args.task is None or args.task == "all" else f"-{args.task}"
     out = args.out or os.path.join("runs", args.preset + (suffix if tasks != default else ""))
     os.makedirs(out, exist_ok=True)
-    random.seed(args.seed)
     pipe = Pipeline(out, args.overwrite)
     for task in tasks:
         plan(pipe, task, presets[task], out, args.threads, args.seed)

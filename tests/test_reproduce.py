@@ -59,6 +59,13 @@ def test_rerun_is_cached_and_report_regenerates_byte_for_byte(run, capsys):
 
 def test_changed_settings_are_refused_and_nothing_is_deleted(run, capsys):
     before = sorted(os.listdir(os.path.join(run, "maze")))
+    train = open(os.path.join(run, "maze", "data", "train.jsonl")).read()
     with pytest.raises(SystemExit, match=r"made with other settings \(.*seed: 0 -> 1.*--out NEW_FOLDER.*--overwrite"):
         reproduce.main(["--preset", "smoke", "--task", "all", "--out", run, "--seed", "1"])
     assert sorted(os.listdir(os.path.join(run, "maze"))) == before
+    assert open(os.path.join(run, "maze", "data", "train.jsonl")).read() == train
+    # asked to, it redoes the changed stages from scratch (no checkpoint of the old settings resumed)
+    reproduce.main(["--preset", "smoke", "--task", "maze", "--out", run, "--seed", "1", "--overwrite", "--threads", "1"])
+    assert "--overwrite removes" in capsys.readouterr().out
+    assert open(os.path.join(run, "maze", "data", "train.jsonl")).read() != train
+    assert json.load(open(os.path.join(run, "results.json")))["tasks"].keys() == {"maze"}
