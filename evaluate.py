@@ -138,14 +138,16 @@ def sharded_greedy_stats(model, vocab, task_cls, problems, device, rank, world):
 
 
 SYMBOLIC = tuple(name for name, spec in ALGOS.items() if spec.complete)
-_UNBOUNDED = {}  # (task, problem, algo) -> nodes: the same for every model evaluated on a problem set
+_PER_PROBLEM = {}  # (what, task, problem) -> value: the same for every model evaluated on a problem set
 
 
-def _symbolic_nodes(task, problem, algo):
-    key = (task.name, json.dumps(problem, sort_keys=True), algo)
-    if key not in _UNBOUNDED:
-        _UNBOUNDED[key] = run_search(task, algo).nodes_expanded
-    return _UNBOUNDED[key]
+def _per_problem(what, task, problem, compute):
+    """compute(), once per problem however many models are evaluated on it (the searches behind
+    the strata and the node counts do not depend on the model)."""
+    key = (what, task.name, json.dumps(problem, sort_keys=True))
+    if key not in _PER_PROBLEM:
+        _PER_PROBLEM[key] = compute()
+    return _PER_PROBLEM[key]
 
 
 def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
@@ -170,10 +172,10 @@ def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 
         g = score(task, vocab, greedy[i][0])
         samples = [score(task, vocab, ids) for ids, _ in sampled[i * n:(i + 1) * n]]
         # each symbolic search, unbounded and then held to the node count the model used
-        sym_nodes = {a: _symbolic_nodes(task, problem, a) for a in algos}
+        sym_nodes = {a: _per_problem(a, task, problem, lambda: run_search(task, a).nodes_expanded) for a in algos}
         sym_matched = {a: int(run_search(task, a, budget=g.nodes).solved) for a in algos}
         rows.append({"problem": problem, "greedy": int(g.correct), "answered": int(g.answer is not None),
-                     "needs_search": needs_search(task),
+                     "needs_search": _per_problem("needs_search", task, problem, lambda: needs_search(task)),
                      "tokens": len(greedy[i][0]), "nodes": g.nodes,
                      "steps": g.steps, "legal_steps": g.legal_steps, "error": g.error,
                      "answer": g.answer, "explored": [list(s) for s in g.explored],

@@ -353,15 +353,13 @@ def length_stats(lengths):
             "p90": lengths[min(len(lengths) - 1, int(0.9 * len(lengths)))], "max": lengths[-1]}
 
 
-def add_task_arguments(parser, task_cls, generate=True):
-    """Add the task's own options (and with `generate` its generation options) to an argparse parser;
-    returns (constructor option names, generation option names)."""
+def add_task_arguments(parser, task_cls):
+    """Add the task's own options and its generation options to an argparse parser; returns
+    (constructor option names, generation option names)."""
     own = parser.add_argument_group(f"{task_cls.name} options")
     task_dests = [own.add_argument(*flags, **kw).dest for flags, kw in task_cls.task_arguments()]
-    gen_dests = []
-    if generate:
-        gen = parser.add_argument_group(f"{task_cls.name} problem generation (with --generate)")
-        gen_dests = [gen.add_argument(*flags, **kw).dest for flags, kw in task_cls.generate_arguments()]
+    gen = parser.add_argument_group(f"{task_cls.name} problem generation (with --generate)")
+    gen_dests = [gen.add_argument(*flags, **kw).dest for flags, kw in task_cls.generate_arguments()]
     return task_dests, gen_dests
 
 

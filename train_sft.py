@@ -328,8 +328,9 @@ def train(args):
             stats = sharded_greedy_stats(raw_model, vocab, task_cls, val, device, rank, world)
             if rank == 0:
                 runlog.append(log_path, {"step": step, "trained_tokens": trained, **stats})
+                legal = stats["val_legal_step_rate"]
                 bar.write(f"step {step}: loss {reported:.4f}, held-out greedy accuracy {stats['val_acc']:.3f}, "
-                          f"answers {stats['val_answer_rate']:.2f}, legal steps {stats['val_legal_step_rate']}")
+                          f"answers {stats['val_answer_rate']:.2f}, legal steps {'-' if legal is None else f'{legal:.3f}'}")
             model.train()
         due = step % args.ckpt_every == 0 or step == stop
     bar.close()

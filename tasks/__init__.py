@@ -14,6 +14,7 @@ changes: `registry()` imports every module here and collects the subclasses, and
 options (`generate_arguments`), its search-time options (`task_arguments`) and, optionally, a
 picture (`render`). One file may register several variants (maze's encodings are two names).
 """
+import functools
 import json
 import zlib
 
@@ -158,6 +159,19 @@ def read_number(toks, i):
     return (value, j) if value >= NUM_CAP else None
 
 
+def read_sequence(toks, read):
+    """Values read back to back until the tokens end, with read(toks, i) -> (value, next_i) or None;
+    None if any piece is unreadable or there is none (an answer section that is a plain list)."""
+    values, i = [], 0
+    while i < len(toks):
+        got = read(toks, i)
+        if got is None:
+            return None
+        values.append(got[0])
+        i = got[1]
+    return values or None
+
+
 def _is_decimal(text):
     return text.isascii() and text.isdigit()  # "²".isdigit() is True, and int("²") raises
 
@@ -241,6 +255,7 @@ def write_jsonl(path, rows):
     os.replace(tmp, path)
 
 
+@functools.cache
 def registry():
     """{name: Task subclass} for every task file in this folder: each module is imported (once),
     and every subclass of Task that sets a `name` is a task."""

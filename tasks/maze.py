@@ -13,7 +13,7 @@ encodings of the same problems, registered as two tasks:
 
 - `maze` (default, up to 16x16): one token per cell (`c3_4`), and the prompt LISTS the walls: `maze 6 6 start c0_0
   goal c5_3 walls c0_2 c1_4 ...`. Whether a neighbour is free is then one token lookup; a 4-layer
-  model learns DFS traces in this language to 0.90 held-out accuracy on 6x6 mazes.
+  model learns DFS traces in this language to 0.977 held-out accuracy on 6x6 mazes (README).
 - `maze-rowcol` (Searchformer's): a cell is two number tokens (`3 4`) and the walls are the grid of
   `.`/`#` tokens in reading order, so checking a neighbour needs position arithmetic. Same search,
   same answers; kept because it is what the peers use, and for the comparison.
@@ -21,7 +21,7 @@ encodings of the same problems, registered as two tasks:
 import re
 from collections import deque
 
-from tasks import ProblemError, Task, number_tokens, read_number, stable_hash
+from tasks import ProblemError, Task, number_tokens, read_number, read_sequence, stable_hash
 
 MAX_SIDE = 64
 CELL_SIDE = 16  # the `maze` encoding has a token per cell of mazes up to 16x16 (256 words; a vocabulary
@@ -119,14 +119,8 @@ class Maze(Task):
         return sum((self.state_tokens(tuple(cell)) for cell in answer), [])
 
     def read_answer(self, toks):
-        cells, i = [], 0
-        while i < len(toks):
-            got = self.read_state(toks, i)
-            if got is None:
-                return None
-            cells.append(list(got[0]))
-            i = got[1]
-        return cells or None
+        cells = read_sequence(toks, self.read_state)
+        return [list(cell) for cell in cells] if cells else None
 
     @classmethod
     def vocab_words(cls):

@@ -13,7 +13,7 @@ is the tile that slides (written as its number, so `go 6` means "slide tile 6").
 This file is the whole task: the registry in tasks/__init__.py finds it, and search, training,
 evaluation and the pipeline run on it unchanged.
 """
-from tasks import ProblemError, Task, number_tokens, read_number, stable_hash
+from tasks import ProblemError, Task, number_tokens, read_number, read_sequence, stable_hash
 
 SIDE = 3
 GOAL = (1, 2, 3, 4, 5, 6, 7, 8, 0)
@@ -119,14 +119,7 @@ class Puzzle(Task):
         return [tok for tile in answer for tok in number_tokens(tile)]
 
     def read_answer(self, toks):
-        tiles, i = [], 0
-        while i < len(toks):
-            r = read_number(toks, i)
-            if r is None:
-                return None
-            tiles.append(r[0])
-            i = r[1]
-        return tiles or None
+        return read_sequence(toks, read_number)
 
     @classmethod
     def vocab_words(cls):
