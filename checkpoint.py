@@ -8,13 +8,13 @@ exactly). It is written to a temporary file and renamed over the old one, and lo
 torch.load(weights_only=True), which refuses anything but tensors and builtins: a pickled payload is
 rejected before it can run. Every error names the file and what is wrong with it.
 """
-import os
 import pickle
 import zipfile
 
 import torch
 
 import linearize
+from files import atomic_write
 from model import GPT, GPTConfig
 from tasks import get_task
 
@@ -23,9 +23,8 @@ REQUIRED = ("model", "config", "vocab", "task", "step")
 
 def save_checkpoint(path, **state):
     """Write to a temporary file, then rename: a crash mid-write leaves the previous checkpoint."""
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path):

@@ -38,6 +38,7 @@ import torch
 import linearize
 from checkpoint import load_checkpoint, model_from_checkpoint, task_of
 from distributed import global_sum, set_threads
+from files import atomic_write
 from search import ALGOS, needs_search, run_search
 from tasks import ProblemError, load_problems
 
@@ -313,10 +314,8 @@ def print_table(name, res):
 
 
 def save_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         json.dump(obj, f)
-    os.replace(tmp, path)
 
 
 def main(argv=None):

@@ -40,6 +40,7 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from files import atomic_write
 from tasks import number_tokens, number_vocab, read_number
 
 PAD, BOS, EOS, SEP = "<pad>", "<bos>", "<eos>", "<sep>"
@@ -165,7 +166,7 @@ class Vocab:
         return [self.itos[i] if 0 <= i < len(self.itos) else "<unk>" for i in ids]
 
     def save(self, path):
-        with open(path, "w") as f:
+        with atomic_write(path) as f:
             json.dump({"tokens": self.itos}, f)
 
     @classmethod

@@ -18,6 +18,7 @@ import os
 import statistics
 
 import evaluate
+from files import atomic_write, publish, save_figure
 from tasks import get_task
 
 
@@ -173,8 +174,8 @@ class TaskReport:
         for ax, title in zip(axes, ("validation greedy accuracy", "validation legal-step rate")):
             ax.set_xscale("log"), ax.set_xlabel("trained tokens (the targets the loss was on)"), ax.set_ylim(0, 1.02)
             ax.set_title(title, fontsize=9)
-            ax.legend(fontsize=6)
-        fig.tight_layout(), fig.savefig(name("learning"), dpi=100), plt.close(fig)
+            _legend(ax)
+        fig.tight_layout(), save_figure(fig, name("learning"), dpi=100), plt.close(fig)
         # pass@k, all problems and the needs-search stratum
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         ks = list(range(1, self.n + 1))
@@ -185,8 +186,8 @@ class TaskReport:
                     ax.plot(ks, [statistics.fmean(evaluate.pass_at_k(r["n"], r["c"], k) for r in rows) for k in ks],
                             ls="--" if m.startswith("rl") else "-", lw=1.5, label=m)
             ax.set_xscale("log", base=2), ax.set_xlabel("k"), ax.set_ylabel("pass@k"), ax.set_ylim(0, 1.02)
-            ax.set_title(f"{self.task}: pass@k ({s})", fontsize=9), ax.legend(fontsize=6)
-        fig.tight_layout(), fig.savefig(name("passk"), dpi=100), plt.close(fig)
+            ax.set_title(f"{self.task}: pass@k ({s})", fontsize=9), _legend(ax)
+        fig.tight_layout(), save_figure(fig, name("passk"), dpi=100), plt.close(fig)
         # compute-matched: accuracy vs generated tokens per problem
         fig, ax = plt.subplots(figsize=(6, 4))
         for m, e in self.models.items():
@@ -198,8 +199,8 @@ class TaskReport:
         for algo, points in self.res["symbolic"].items():
             ax.plot([max(1, q["tokens"]) for q in points], [q["acc"] for q in points], "s:", ms=3, lw=1, label=f"{algo} (budgets)")
         ax.set_xscale("log"), ax.set_xlabel("generated tokens per problem"), ax.set_ylabel("accuracy"), ax.set_ylim(0, 1.02)
-        ax.set_title(f"{self.task}: compute-matched accuracy", fontsize=9), ax.legend(fontsize=6)
-        fig.tight_layout(), fig.savefig(name("compute"), dpi=100), plt.close(fig)
+        ax.set_title(f"{self.task}: compute-matched accuracy", fontsize=9), _legend(ax)
+        fig.tight_layout(), save_figure(fig, name("compute"), dpi=100), plt.close(fig)
         out = [f"![learning curves]({self.task}_learning.png)\n", f"![pass@k]({self.task}_passk.png)\n",
                f"![compute-matched]({self.task}_compute.png)\n"]
         return out + self.exploration()
@@ -225,7 +226,7 @@ class TaskReport:
         for j, (r, mine, ref_cells, ref_path) in enumerate(cases):
             task_cls.render(r["problem"], axes[0][j], r["answer"], mine, f"{m}: {len(mine)} states entered")
             task_cls.render(r["problem"], axes[1][j], ref_path, ref_cells, f"DFS: {len(ref_cells)} states entered")
-        fig.tight_layout(), fig.savefig(os.path.join(self.run_dir, f"{self.task}_explored.png"), dpi=90), plt.close(fig)
+        fig.tight_layout(), save_figure(fig, os.path.join(self.run_dir, f"{self.task}_explored.png"), dpi=90), plt.close(fig)
         r, mine, ref_cells, ref_path = cases[0]
         fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
         frames = max(len(mine), len(ref_cells)) + 3
@@ -235,8 +236,9 @@ class TaskReport:
                 ax.clear()
             task_cls.render(r["problem"], axes[0], r["answer"] if t >= len(mine) else None, mine[:t + 1], f"{m} (its own trace)")
             task_cls.render(r["problem"], axes[1], ref_path if t >= len(ref_cells) else None, ref_cells[:t + 1], "symbolic DFS")
-        FuncAnimation(fig, draw, frames=frames).save(os.path.join(self.run_dir, f"{self.task}_search.gif"),
-                                                     writer=PillowWriter(fps=3))
+        gif = os.path.join(self.run_dir, f"{self.task}_search.gif")
+        FuncAnimation(fig, draw, frames=frames).save(f"{gif}.tmp.gif", writer=PillowWriter(fps=3))
+        publish(f"{gif}.tmp.gif", gif)
         plt.close(fig)
         return [f"![the model's own search next to DFS on held-out problems that need search]({self.task}_explored.png)\n",
                 f"![animated]({self.task}_search.gif)\n"]
@@ -299,17 +301,28 @@ class TaskReport:
         return "\n".join(lines)
 
 
+def _legend(ax):
+    if ax.get_legend_handles_labels()[0]:  # (a panel with no learned model has nothing to name)
+        ax.legend(fontsize=6)
+
+
+def _timing(run_dir, results):
+    path = os.path.join(run_dir, "timings.json")
+    if not os.path.exists(path):
+        return f", on {results['machine']}"
+    return f". Pipeline time: {json.load(open(path))['wall_s']:.0f} s of stages on {results['machine']} (timings.json)"
+
+
 def write_report(run_dir):
     results = json.load(open(os.path.join(run_dir, "results.json")))
     parts = ["# nanosearch report", "",
              f"Preset `{results['preset']}`, written by `python report.py {run_dir}` from `results.json` and the "
-             f"evaluation files. Pipeline time: {results['wall_s']:.0f} s of stages on {results['machine']}.", ""]
+             f"evaluation files{_timing(run_dir, results)}.", ""]
     for task, res in results["tasks"].items():
         parts.append(TaskReport(run_dir, task, res).write())
     path = os.path.join(run_dir, "report.md")
-    with open(path + ".tmp", "w") as f:
+    with atomic_write(path) as f:
         f.write("\n".join(parts))
-    os.replace(path + ".tmp", path)
     return f"wrote {path}"
 
 

@@ -22,26 +22,33 @@ whether RL on top expands what it solves. For each task the pipeline
    and the symbolic searches at several node budgets, and applies the learned gate;
 6. writes `results.json`, and `report.py` turns it into `report.md` and its figures.
 
-Every stage is cached: a finished stage leaves a marker with the settings it ran with, so a re-run
-skips it and an interrupted training resumes from its last checkpoint. A run folder is never
-overwritten with other settings: reproduce.py refuses and names the differences (use --out for a
-new folder, or --overwrite to redo the changed stages in place).
+Every stage is cached and checked (stages.py): a finished stage leaves a marker with the settings it
+ran with (the code version included) and the size and hash of each file it wrote, so a re-run skips
+it, redoes it if a file was damaged, and an interrupted training resumes from its last checkpoint.
+Killed anywhere and started again, the run ends with the same results.json, byte for byte. A run
+folder is never overwritten with other settings: reproduce.py refuses and names the differences (use
+--out for a new folder, or --overwrite to redo the changed stages in place). Before the first stage a
+preflight checks, in seconds, each stage's settings against a sample of its data and the machine.
 """
 import argparse
+import glob
+import hashlib
 import json
 import math
 import os
+import shlex
 import platform
-import shutil
-import time
 from dataclasses import asdict, dataclass, field, replace
 
 import evaluate
 import linearize
+import preflight
 import report
 import search
 import train_rl
 import train_sft
+from model import pick_device
+from stages import Pipeline
 from tasks import get_task, load_problems, registry, write_jsonl
 
 
@@ -84,6 +91,7 @@ class Preset:
     budgets: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
     test_split: str = "test"
     second_test: str | None = None  # another held-out split, greedy only (Countdown: SoS's held-out targets)
+    rl_range: tuple = (0.1, 0.9)    # RL starts only from models at the edge of competence (validation greedy accuracy)
 
 
 def standard_runs(trace, steps, solution_steps, small=False, extra=()):
@@ -148,76 +156,13 @@ _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n
               model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"],
               sft=standard_runs("dfs", 20, 20, small=True, extra=[("mcts", 10)]),
               rl=[RLRun("rl_grpo_dfs", "sft_dfs")], batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4,
-              rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4])
+              rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4], rl_range=(0.0, 1.0))  # RL runs, whatever SFT learned
 PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
                     for name, cls in registry().items()}
 # the GPU preset shortened to a few minutes, for benchmarks/gpu_smoke.sh
 PRESETS["gpu-smoke"] = {task: replace(p, n_train=20_000, n_small=2000, n_test=50, n_val=100, rl_steps=5, samples=16,
                                       sft=[replace(r, steps=max(10, r.steps // 20)) for r in p.sft])
                         for task, p in PRESETS["gpu"].items()}
-RL_RANGE = (0.1, 0.9)  # RL starts only from models at the edge of competence (validation greedy accuracy)
-
-
-# ------------------------------------------------------------------------------------------------
-# a tiny stage runner: cache by settings, never overwrite another run, show progress and an ETA
-
-class Pipeline:
-    def __init__(self, out, overwrite=False):
-        self.out, self.overwrite, self.stages = out, overwrite, []
-
-    def add(self, name, estimate_s, key, fn, output):
-        """`output`: the folder the stage writes; --overwrite removes it before redoing the stage."""
-        self.stages.append((name, estimate_s, json.loads(json.dumps(key, sort_keys=True, default=str)), fn, output))
-
-    def marker(self, name):
-        return os.path.join(self.out, ".stages", name.replace("/", "_") + ".json")
-
-    def check(self):
-        """Refuse, before anything runs, to redo a finished stage under other settings."""
-        for name, _, key, _, _ in self.stages:
-            path = self.marker(name)
-            if os.path.exists(path) and not self.overwrite:
-                old = json.load(open(path)).get("key")
-                if old != key:
-                    diff = ", ".join(f"{k}: {old.get(k)} -> {key.get(k)}" for k in sorted(set(old) | set(key))
-                                     if old.get(k) != key.get(k))
-                    raise SystemExit(f"error: {self.out} holds a finished stage {name} made with other settings "
-                                     f"({diff}). Nothing was changed. Use --out NEW_FOLDER for a new run, or "
-                                     f"--overwrite to redo the changed stages in this folder.")
-
-    def run(self):
-        os.makedirs(os.path.join(self.out, ".stages"), exist_ok=True)
-        self.check()
-        t0, spent_est, spent = time.time(), 0.0, 0.0
-        total_est = sum(s[1] for s in self.stages)
-        for k, (name, est, key, fn, output) in enumerate(self.stages, 1):
-            marker = self.marker(name)
-            if os.path.exists(marker):
-                if json.load(open(marker)).get("key") == key:
-                    print(f"[{k}/{len(self.stages)}] {name}: cached")
-                    total_est -= est
-                    continue
-                # only with --overwrite (check() refused otherwise): the user asked for it to be redone,
-                # and a resumed checkpoint of other settings must not leak into the new run
-                print(f"[{k}/{len(self.stages)}] {name}: made with other settings; --overwrite removes {output}")
-                os.remove(marker)
-                shutil.rmtree(output, ignore_errors=True)
-            pace = spent / spent_est if spent_est else 1.0
-            print(f"\n[{k}/{len(self.stages)}] {name}  (elapsed {_clock(time.time() - t0)}, "
-                  f"ETA {_clock((total_est - spent_est) * pace)})", flush=True)
-            start = time.time()
-            fn()
-            took = time.time() - start
-            spent, spent_est = spent + took, spent_est + est
-            evaluate.save_json(marker, {"key": key, "seconds": took})
-        print(f"\nall {len(self.stages)} stages done in {_clock(time.time() - t0)}")
-
-    def seconds(self):
-        return sum(json.load(open(self.marker(s[0])))["seconds"] for s in self.stages)
-
-
-def _clock(seconds):
-    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
 def read_rows(path):
@@ -246,12 +191,21 @@ def stratified_test(task_cls, preset, generate, path):
     write_jsonl(path, chosen)
 
 
-def plan(pipe, task, preset, out, threads, seed=0):
+def code_version():
+    """A hash of the project's Python files: a stage made by other code is another stage."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(root, "*.py")) + glob.glob(os.path.join(root, "tasks", "*.py"))):
+        digest.update(os.path.relpath(path, root).encode() + b"\0" + open(path, "rb").read())
+    return digest.hexdigest()[:12]
+
+
+def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
     task_cls = get_task(task)
     d = os.path.join(out, task)
     p = lambda *parts: os.path.join(d, *parts)
-    key = {"task": task, "seed": seed, **asdict(preset)}
-    common = ["--threads", str(threads)] if threads else []
+    key = {"task": task, "seed": seed, "code": code_version(), **asdict(preset)}
+    common = (["--threads", str(threads)] if threads else []) + (["--device", device] if device else [])
 
     def generate(n, split, s, path):
         search.main(["--task", task, "--generate", str(n), "--split", split, "--seed", str(seed * 1000 + s),
@@ -312,9 +266,10 @@ def plan(pipe, task, preset, out, threads, seed=0):
         def fn():
             acc = report.last(read_log(p(run.init, "log.jsonl")), "val_acc")
             os.makedirs(p(run.name), exist_ok=True)
-            if acc is None or not RL_RANGE[0] <= acc <= RL_RANGE[1]:
-                evaluate.save_json(p(run.name, "skipped.json"), {"init": run.init, "val_acc": acc, "range": RL_RANGE})
-                print(f"{run.name}: skipped, {run.init} has validation greedy accuracy {acc} outside {RL_RANGE}")
+            lo, hi = preset.rl_range
+            if acc is None or not lo <= acc <= hi:
+                evaluate.save_json(p(run.name, "skipped.json"), {"init": run.init, "val_acc": acc, "range": [lo, hi]})
+                print(f"{run.name}: skipped, {run.init} has validation greedy accuracy {acc} outside [{lo}, {hi}]")
                 return
             train_rl.train(train_rl.parse_args(
                 ["--init", p(run.init, "ckpt.pt"), "--problems", p("data", "train.jsonl"), "--val", p("data", "val.jsonl"),
@@ -397,18 +352,55 @@ def task_results(d, preset):
             "models": models, "symbolic": sym}
 
 
-def write_results(out, preset_name, tasks, pipe):
-    results = {"preset": preset_name, "wall_s": round(pipe.seconds(), 1),
-               "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "tasks": {task: task_results(os.path.join(out, task), PRESETS[preset_name][task]) for task in tasks}}
+def write_results(out, preset_name, presets, pipe):
+    """results.json holds only what the run computed, so that two runs of the same settings on one
+    machine write it byte for byte alike; the wall-clock times go to timings.json."""
+    results = {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+               "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
+    stages = pipe.seconds()
+    evaluate.save_json(os.path.join(out, "timings.json"), {"wall_s": round(sum(stages.values()), 1), "stages": stages})
     evaluate.save_json(os.path.join(out, "results.json"), results)
     return results
+
+
+def override(preset, assignments):
+    """The preset with FIELD=VALUE assignments applied (--set): lists of flags are split like a shell
+    line, other values read as JSON (numbers, lists, null). The lists of runs are not settable."""
+    for item in assignments:
+        name, eq, text = item.partition("=")
+        settable = [f for f in asdict(preset) if f not in ("sft", "rl")]
+        if not eq or name not in settable:
+            raise SystemExit(f"error: --set {item}: expected FIELD=VALUE with FIELD one of {', '.join(settable)}")
+        old = getattr(preset, name)
+        try:
+            value = shlex.split(text) if isinstance(old, list) and all(isinstance(x, str) for x in old) else json.loads(text)
+        except (ValueError, json.JSONDecodeError) as e:
+            raise SystemExit(f"error: --set {item}: {e}") from None
+        if old is not None and not (isinstance(value, type(old)) or isinstance(old, (float, tuple)) and isinstance(value, (int, list))):
+            raise SystemExit(f"error: --set {item}: {name} takes a {type(old).__name__}, like {json.dumps(old)}")
+        preset = replace(preset, **{name: tuple(value) if isinstance(old, tuple) else value})
+    return preset
+
+
+def run_preflight(presets, out, device, seed):
+    """preflight.check for each task; exits naming every problem found."""
+    errors = []
+    for task, preset in presets.items():
+        shape = train_sft.parse_args(["--task", task, "--data", "-", "--out", "-", *preset.model])
+        found, summary = preflight.check(task, preset, (shape.n_layer, shape.n_head, shape.n_embd, shape.block_size),
+                                         out, device, seed)
+        errors += found
+        if summary:
+            print(summary)
+    if errors:
+        raise SystemExit("error: preflight found settings that would fail (nothing was run):\n  " + "\n  ".join(errors))
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog="examples:\n  python reproduce.py\n  python reproduce.py --task countdown\n"
-                                       "  python reproduce.py --preset cpu-long --out runs/long",
+                                       "  python reproduce.py --preset cpu-long --out runs/long\n"
+                                       "  python reproduce.py --set n_train=2000 --out runs/cpu-2000",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=list(PRESETS), default="cpu")
     p.add_argument("--task", default=None, help=f"one task ({', '.join(t for t in registry() if t in PRESETS['cpu'])}) "
@@ -416,7 +408,12 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="run folder (default runs/<preset>, or runs/<preset>-<task>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--overwrite", action="store_true", help="redo stages whose settings changed, in place")
+    p.add_argument("--device", default=None, help="cuda | mps | cpu (default: the best available)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one preset setting, e.g. n_train=2000, lr=1e-3, model='--n-layer 2 --block-size 256' "
+                        "(repeatable)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo the stages whose settings changed, in place (their old outputs are removed)")
     args = p.parse_args(argv)
     presets = PRESETS[args.preset]
     default = ["maze"] if args.preset.startswith("cpu") else list(presets)
@@ -425,12 +422,19 @@ def main(argv=None):
         p.error(f"--task: the {args.preset} preset has {', '.join(presets)} (or all)")
     suffix = "" if args.task is None or args.task == "all" else f"-{args.task}"
     out = args.out or os.path.join("runs", args.preset + (suffix if tasks != default else ""))
-    os.makedirs(out, exist_ok=True)
+    chosen = {task: override(presets[task], args.set) for task in tasks}
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot create the run folder {out}: {e.strerror}") from None
     pipe = Pipeline(out, args.overwrite)
-    for task in tasks:
-        plan(pipe, task, presets[task], out, args.threads, args.seed)
+    for task, preset in chosen.items():
+        add_stages(pipe, task, preset, out, args.threads, args.seed, args.device)
+    pipe.check()  # a refusal first: it costs nothing and changes nothing
+    if not all(os.path.exists(pipe.marker(stage[0])) for stage in pipe.stages):
+        run_preflight(chosen, out, args.device or pick_device(), args.seed)
     pipe.run()
-    write_results(out, args.preset, tasks, pipe)
+    write_results(out, args.preset, chosen, pipe)
     print(report.write_report(out))
 
 

@@ -8,10 +8,11 @@ resumes, so that the log reads like one uninterrupted run.
 import json
 import os
 
+from files import append_line, atomic_write, save_figure
+
 
 def append(log_path, row):
-    with open(log_path, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    append_line(log_path, json.dumps(row))
 
 
 def read(log_path):
@@ -30,10 +31,8 @@ def trim_log(log_path, step):
     if not os.path.exists(log_path):
         return
     keep = [r for r in read(log_path) if r.get("step", 0) <= step]
-    tmp = f"{log_path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(log_path) as f:
         f.writelines(json.dumps(r) + "\n" for r in keep)
-    os.replace(tmp, log_path)
 
 
 def plot_log(log_path, png_path, title, left, right=(), left_log=False, xlabel="step"):
@@ -58,5 +57,5 @@ def plot_log(log_path, png_path, title, left, right=(), left_log=False, xlabel="
         axes[1][0].set_ylim(0, 1.02)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    save_figure(fig, png_path, dpi=100)
     plt.close(fig)

@@ -242,17 +242,12 @@ def load_problems(path, task_cls, skip_bad=False):
 
 
 def write_jsonl(path, rows):
-    """Write rows atomically: a crash mid-write never leaves a half file under the real name."""
-    import os
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:  # rows may be a generator (search.py streams them): an error while producing them leaves no litter
-        with open(tmp, "w") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-    except BaseException:
-        os.remove(tmp)
-        raise
-    os.replace(tmp, path)
+    """Write rows atomically: a crash mid-write never leaves a half file under the real name. Rows may
+    be a generator (search.py streams them): an error while producing them leaves no litter."""
+    from files import atomic_write
+    with atomic_write(path) as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
 
 
 @functools.cache

@@ -76,13 +76,13 @@ def test_a_checkpoint_write_that_dies_leaves_the_previous_one(tmp_path, monkeypa
     before = digest(path)
 
     def dying_save(obj, f):
-        open(f, "wb").write(b"PK\x03\x04 half a zip")  # what a crash mid-write leaves behind
-        raise OSError("disk full")
+        f.write(b"PK\x03\x04 half a zip")  # what a full disk mid-write leaves behind
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SystemExit, match=f"cannot write {path}: No space left on device"):
         checkpoint.save_checkpoint(path, model={"w": torch.zeros(3)}, step=2)
-    assert digest(path) == before
+    assert digest(path) == before and os.listdir(tmp_path) == ["ckpt.pt"]  # no half file under any name
     assert torch.load(path, weights_only=True)["step"] == 1
 
 

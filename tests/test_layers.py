@@ -7,8 +7,8 @@ import ast
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAYERS = ["tasks", "model", "distributed", "runlog", "linearize", "search", "checkpoint", "evaluate",
-          "train_sft", "train_rl", "report", "reproduce"]
+LAYERS = ["files", "tasks", "model", "distributed", "runlog", "linearize", "search", "checkpoint", "evaluate",
+          "train_sft", "train_rl", "report", "preflight", "stages", "reproduce"]
 TRAINERS = {"train_sft", "train_rl"}
 
 

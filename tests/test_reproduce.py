@@ -19,7 +19,7 @@ def run(tmp_path_factory):
 def test_smoke_pipeline_writes_results_and_report(run):
     results = json.load(open(os.path.join(run, "results.json")))
     text = open(os.path.join(run, "report.md")).read()
-    assert results["preset"] == "smoke" and results["wall_s"] > 0
+    assert results["preset"] == "smoke" and "wall_s" not in results  # (timings.json: results.json is reproducible)
     for task, preset in reproduce.PRESETS["smoke"].items():
         assert f"## {task}" in text
         res = results["tasks"][task]

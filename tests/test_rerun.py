@@ -1,0 +1,155 @@
+"""
+The main job as a research instrument (the smoke preset, one task, in subprocesses):
+
+- a run killed with SIGKILL at several moments -- during data generation, mid-SFT, mid-RL, while a
+  stage's marker is written, mid-evaluation, while the report is written -- and started again ends
+  with a results.json byte for byte equal to an uninterrupted run's, and with equal weights;
+- a damaged cache (a truncated checkpoint, a truncated JSONL) is named and its stage redone, the
+  damaged files kept aside, and the result is again the same;
+- a changed setting is refused before anything runs, naming it; a setting that cannot work fails
+  the preflight in seconds; a full disk is an error naming the file, and nothing is marked done.
+
+Kill points are chosen by which file is being written (the n-th write of a path ending so), so they
+are the same on every machine and every run: the process kills itself mid-write, after the temporary
+file is written and before it is renamed, the worst moment for a file.
+"""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import preflight
+import reproduce
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--preset", "smoke", "--task", "maze", "--threads", "1"]
+# imports files first and wraps atomic_write, so every module that imports it gets the dying one
+KILLER = """
+import contextlib, os, signal, sys
+import files
+target, nth = sys.argv[1], int(sys.argv[2])
+real, seen = files.atomic_write, [0]
+
+@contextlib.contextmanager
+def dying(path, mode="w"):
+    with real(path, mode) as f:
+        yield f
+        if str(path).endswith(target):
+            seen[0] += 1
+            if seen[0] == nth:
+                f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+files.atomic_write = dying
+import reproduce
+reproduce.main(sys.argv[3:])
+"""
+KILL_POINTS = [("maze/data/val.jsonl", 1),                 # during data generation
+               ("maze/sft_dfs/ckpt.pt", 2),                # mid-SFT: its second checkpoint (of two)
+               (".stages/maze_sft_swapped.json", 1),       # a finished stage, its marker half-written
+               ("maze/rl_grpo_dfs/ckpt.pt", 2),            # mid-RL
+               ("maze/eval/sft_dfs.json", 1),              # mid-evaluation
+               ("report.md", 1)]                           # while the report is written
+
+
+def run(out, kill=None):
+    prefix = ["-c", KILLER, *map(str, kill)] if kill else [os.path.join(ROOT, "reproduce.py")]
+    return subprocess.run([sys.executable, *prefix, *ARGS, "--out", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def weights(out):
+    found = {}
+    for name in sorted(os.listdir(os.path.join(out, "maze"))):
+        path = os.path.join(out, "maze", name, "ckpt.pt")
+        if os.path.exists(path) and "." not in name:  # (not the damaged copies kept aside)
+            found[name] = torch.load(path, weights_only=True)["model"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight") / "run"
+    done = run(out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("killed") / "run"
+    for point in KILL_POINTS:
+        died = run(out, point)
+        assert died.returncode == -signal.SIGKILL, f"kill point {point} was never reached:\n{died.stderr[-2000:]}"
+    done = run(out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[m][k], wb[m][k]) for m in wa for k in wa[m])
+
+
+def test_killed_anywhere_and_resumed_gives_the_same_results_byte_for_byte(straight, killed):
+    assert open(killed / "results.json", "rb").read() == open(straight / "results.json", "rb").read()
+    assert same_weights(straight, killed) and len(weights(straight)) == 8
+    assert "wall_s" in json.load(open(killed / "timings.json"))  # the one thing that differs lives apart
+
+
+def test_damaged_outputs_are_named_kept_aside_and_redone(straight, killed, capsys):
+    ckpt, val = killed / "maze" / "sft_dfs" / "ckpt.pt", killed / "maze" / "data" / "val.jsonl"
+    for path in (ckpt, val):
+        os.truncate(path, os.path.getsize(path) // 2)
+    reproduce.main([*ARGS, "--out", str(killed)])
+    out = capsys.readouterr().out
+    assert f"{val} is truncated" in out and f"{ckpt} is truncated" in out
+    assert out.count("and redoing the stage") == 2 and out.count(": cached") == 8
+    assert os.path.exists(killed / "maze" / "sft_dfs.damaged" / "ckpt.pt")  # kept, not deleted
+    assert open(killed / "results.json", "rb").read() == open(straight / "results.json", "rb").read()
+    assert same_weights(straight, killed)
+
+
+def test_a_changed_setting_is_refused_naming_it_and_the_run_stays_whole(straight, capsys):
+    before = open(straight / "results.json", "rb").read()
+    with pytest.raises(SystemExit, match=r"other settings \(n_train: 64 -> 32\).*--out NEW_FOLDER.*--overwrite"):
+        reproduce.main([*ARGS, "--out", str(straight), "--set", "n_train=32"])
+    reproduce.main([*ARGS, "--out", str(straight)])  # and the old run is still complete: all cached
+    assert capsys.readouterr().out.count(": cached") == 10
+    assert open(straight / "results.json", "rb").read() == before
+
+
+def test_preflight_fails_in_seconds_naming_stage_setting_and_fix(tmp_path):
+    start = time.time()
+    with pytest.raises(SystemExit, match=r"maze/sft_dfs: --block-size 16 is shorter than a sampled dfs sequence "
+                                         r"\(\d+ tokens\)\. Raise it to at least \d+"):
+        reproduce.main([*ARGS, "--out", str(tmp_path / "run"), "--set", "model=--n-layer 1 --block-size 16"])
+    assert time.time() - start < 10
+    assert not os.path.exists(tmp_path / "run" / "maze")  # nothing ran
+
+
+def test_preflight_checks_memory_disk_and_the_preset(monkeypatch):
+    preset = reproduce.PRESETS["smoke"]["maze"]
+    errors, summary = preflight.check("maze", preset, (1, 2, 32, None), ".", "cpu")
+    assert errors == [] and "longest sampled sequence" in summary
+    monkeypatch.setattr(preflight, "free_memory", lambda device: 10_000)
+    errors, _ = preflight.check("maze", reproduce.replace(preset, n_small=10_000), (1, 2, 32, None), ".", "cpu")
+    assert any(e.startswith("maze/data: n_small 10000") for e in errors)
+    assert any(e.startswith("maze/sft (batch 16): needs about") and "Lower the batch" in e for e in errors)
+
+
+def test_a_full_disk_names_the_file_and_marks_nothing_done(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(preflight, "check", lambda *a, **k: ([], ""))
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SystemExit, match=r"cannot write .*maze/data/train.jsonl: No space left on device"):
+        reproduce.main([*ARGS, "--out", str(tmp_path / "run")])
+    assert os.listdir(tmp_path / "run" / ".stages") == []
+    assert os.listdir(tmp_path / "run" / "maze" / "data") == []  # no half file under any name
