@@ -215,6 +215,7 @@ def _next_clause(toks, i):
     return i
 
 
+# assignment: parse
 def parse(task, text):
     """Replay `text` (a string or a token list; generation stops at <eos>) against `task`."""
     toks = text.split() if isinstance(text, str) else list(text)

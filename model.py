@@ -41,6 +41,7 @@ class KVCache:
     def __init__(self, max_len):
         self.max_len, self.len, self.k, self.v = max_len, 0, None, None
 
+    # assignment: kv-cache
     def update(self, k, v):
         if self.k is None:  # allocated on first use to match batch, heads and (autocast) dtype
             B, H, _, D = k.shape
@@ -52,6 +53,7 @@ class KVCache:
         self.len += T
         return self.k[:, :, :self.len], self.v[:, :, :self.len]
 
+    # assignment: kv-cache
     def keep(self, rows):
         """Drop the batch rows that finished (rows: a bool mask over the current batch)."""
         self.k, self.v = self.k[rows], self.v[rows]

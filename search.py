@@ -164,6 +164,7 @@ def beam(task, budget=None, width=3, prune=None):
     return _depth_first(task, budget, prune, width)
 
 
+# assignment: astar
 @algorithm()
 def astar(task, budget=None):
     """A*: always expand the open node with the smallest f = g + h. Ties go to the smaller h (the

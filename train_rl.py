@@ -63,6 +63,7 @@ def reward(task, tokens, format_reward=0.0, gamma=None):
 # ------------------------------------------------------------------------------------------------
 # the pieces that differ between algorithms
 
+# assignment: grpo
 def advantages(rewards, group, algo="grpo", rloo=False, use_std=True, eps=1e-6):
     """rewards: (P*G,) with each prompt's G samples adjacent. Returns advantages of the same shape."""
     r = rewards.view(-1, group)
@@ -76,6 +77,7 @@ def advantages(rewards, group, algo="grpo", rloo=False, use_std=True, eps=1e-6):
     return adv.flatten()
 
 
+# assignment: grpo
 def kl_k3(logp, ref_logp):
     """Per-token KL(policy || reference) estimate, k3 = exp(ref - p) - (ref - p) - 1: unbiased,
     always >= 0, and exactly 0 where the two models agree."""
@@ -83,6 +85,7 @@ def kl_k3(logp, ref_logp):
     return torch.exp(d) - d - 1
 
 
+# assignment: grpo
 def policy_loss(logp, old_logp, adv, mask, clip=0.2, ref_logp=None, kl=0.0, norm="token"):
     """Clipped surrogate (PPO/GRPO). With one pass over fresh samples, ratio == 1 and this is exactly
     REINFORCE's -A * log p gradient. logp/old_logp/ref_logp/mask: (N, T); adv: (N,)."""
@@ -177,6 +180,7 @@ def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
     return flat, completions, rewards, correct, stats
 
 
+# assignment: expert-iteration
 def expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, generator, device="cpu", world=1):
     """STaR / Searchformer bootstrapping: sample, keep the shortest correct sample of each prompt,
     and fine-tune on the kept ones with the SFT loss (cfg.ppo_epochs passes)."""

@@ -34,6 +34,7 @@ def neighbours(cell):
     return out
 
 
+# assignment: add-a-task
 class Puzzle(Task):
     name = "puzzle"
     tiny = ["--scramble", "6"]
@@ -185,6 +186,7 @@ class Puzzle(Task):
         return problems
 
 
+# assignment: add-a-task
 def verify(problem, answer):
     """Strict check: `answer` is a list of tiles; each, in turn, is next to the blank and slides into
     it; the board ends solved. Never raises."""

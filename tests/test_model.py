@@ -3,6 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import model as model_module
 from model import GPT, GPTConfig, sample
 
 V = 32
@@ -50,6 +51,30 @@ def test_greedy_cache_matches_recompute_with_ragged_prompts():
     for row, p in enumerate(random_prompts([3, 9, 1, 6, 9])):
         alone = model.generate(torch.tensor([p]), 30, temperature=0)[0]
         assert torch.equal(alone[0], a[0][row])
+
+
+def test_the_cache_is_used_one_new_token_per_step():
+    """A KV cache means each decode step feeds only the newest token and the cache grows by one: a
+    "cache" that keeps nothing (and so needs the whole sequence again) fails here, even if its tokens
+    were right."""
+    model = tiny(double=True)
+    idx, lens = left_pad(random_prompts([5, 3]))
+    fed, stored = [], []
+    model.transformer.wte.register_forward_hook(lambda m, inp, out: fed.append(inp[0].shape[1]))
+    update = model_module.KVCache.update
+
+    def spy(self, k, v):
+        out = update(self, k, v)
+        stored.append(out[0].shape[2])
+        return out
+    model_module.KVCache.update = spy
+    try:
+        tokens = model.generate(idx, 6, temperature=0, prompt_lens=lens)[0]
+    finally:
+        model_module.KVCache.update = update
+    assert fed == [5, 1, 1, 1, 1, 1]  # the prompt once, then one token a step
+    assert stored[::2] == [5, 6, 7, 8, 9, 10]  # (2 layers) keys of every position so far, each computed once
+    assert torch.equal(tokens, model.generate_nocache(idx, 6, temperature=0, prompt_lens=lens)[0])
 
 
 def test_eos_stops_rows_and_pads():

@@ -116,6 +116,29 @@ def test_each_algorithm_learns_the_toy_problem(algo, extra):
     assert expected_reward() > 0.9
 
 
+def test_expert_iteration_fine_tunes_on_each_prompts_shortest_correct_sample_only(monkeypatch):
+    """Two prompts, three samples each: prompt 0 has two correct samples (the shorter must be kept),
+    prompt 1 none (nothing kept). The loss must be the SFT loss of exactly the kept sample."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=len(VOCAB), n_layer=1, n_head=1, n_embd=16))
+    a, b, c, eos = (VOCAB.stoi[w] for w in ("a", "b", "c", linearize.EOS))
+    prompts = [[VOCAB.bos], [VOCAB.bos, a]]
+    completions = [[a, b, c, eos], [c, eos], [b, eos], [a, eos], [b, eos], [c, eos]]
+    correct = [True, True, False, False, False, False]
+    flat = [p for p in prompts for _ in range(3)]
+    monkeypatch.setattr(train_rl, "rollouts", lambda *args: (flat, completions, torch.tensor([float(x) for x in correct]),
+                                                               correct, {}))
+    losses = []
+    monkeypatch.setattr(train_rl, "update", lambda model, opt, loss, clip, world: losses.append(loss.item()) or 0.0)
+    cfg = train_rl.RLConfig(algo="expert-iteration", group=3, ppo_epochs=1)
+    stats = train_rl.expert_iteration_step(model, None, VOCAB, prompts, None, cfg, None)
+    assert stats["kept"] == 1
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([[VOCAB.bos, c]]))[0], -1)[0]
+    expected = -(logp[0, c] + logp[1, eos]).item() / 2  # mean over the kept sample's two tokens
+    assert losses == [pytest.approx(expected, abs=1e-5)]
+
+
 def test_sequences_mark_only_the_completion():
     x, y, mask = train_rl.sequences([[1, 5, 3], [1, 3]], [[6, 7, 2], [6, 2]], pad_id=0)
     assert x.tolist() == [[1, 5, 3, 6, 7], [1, 3, 6, 2, 0]]
