@@ -332,12 +332,13 @@ def solution_mask(task, tokens):
     return mask
 
 
-def main():
+def main(argv=None):
     import argparse
-    p = argparse.ArgumentParser(description="Pretty-print the traces of a search output file.")
+    p = argparse.ArgumentParser(description="Pretty-print the traces of a search output file, one clause a line.",
+                                epilog="example: python linearize.py data/dfs.jsonl -n 2")
     p.add_argument("file", help="JSONL written by search.py")
     p.add_argument("-n", type=int, default=1, help="how many rows to print")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     with open(args.file) as f:
         for _, line in zip(range(args.n), f):
             row = json.loads(line)

@@ -400,6 +400,10 @@ def main(argv=None):
     task_cls = get_task(task_name) if task_name in registry() else None
     task_dests, gen_dests = add_task_arguments(p, task_cls) if task_cls else ([], [])
     args = p.parse_args(argv)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    except OSError as e:
+        sys.exit(f"error: cannot create the folder of --out {args.out}: {e.strerror}")
 
     if args.generate is not None:
         if args.split not in task_cls.splits:
