@@ -4,7 +4,8 @@ Processes and threads: one code path for 1 and N training processes.
 Under torchrun every process runs the same script; these helpers let it find its rank, sum numbers
 across ranks and put sharded results back in order. With one process (no RANK in the environment)
 each is the identity, so the trainers never branch on "am I distributed?". Collectives use gloo on
-CPUs and NCCL on GPUs.
+CPUs and NCCL on GPUs; every tensor a collective sees lives on the backend's device (NCCL: this
+process's GPU).
 """
 import os
 
@@ -13,13 +14,16 @@ import torch.distributed as dist
 
 
 def init_distributed(device):
-    """(rank, world_size). Under torchrun, join the process group: NCCL on GPUs, gloo on CPUs."""
+    """(rank, world_size, this process's device). Under torchrun, join the process group (NCCL on
+    GPUs, gloo on CPUs); on GPUs each process takes the card of its LOCAL_RANK, `cuda:N`, so that
+    two processes never share one."""
     if "RANK" not in os.environ:
-        return 0, 1
+        return 0, 1, device
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     if device.startswith("cuda"):
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    return dist.get_rank(), dist.get_world_size()
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
 
 
 def finish_distributed(world):
@@ -32,9 +36,13 @@ def finish_distributed(world):
 
 
 def global_sum(value, world):
+    """A Python number summed over all ranks. NCCL reduces only tensors on the GPU (a CPU tensor
+    fails with "No backend type associated with device type cpu"), so the tensor is made where the
+    process group's backend can reduce it."""
     if world == 1:
         return value
-    t = torch.tensor(float(value), dtype=torch.float64)  # float32 would round token counts above 2**24
+    device = f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(float(value), dtype=torch.float64, device=device)  # float32 would round counts above 2**24
     dist.all_reduce(t)
     return t.item()
 

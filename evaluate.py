@@ -152,7 +152,7 @@ def _per_problem(what, task, problem, compute):
 
 
 def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
-             device="cpu", seed=0, batch_size=64):
+             device="cpu", seed=0, batch_size=64, max_new_tokens=None):
     """All metrics for one model on one problem set, plus per-problem records for --compare."""
     from tqdm import tqdm
     prompts = encode_prompts(vocab, task_cls, problems)
@@ -160,12 +160,13 @@ def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 
     if longest >= model.config.block_size:
         raise ValueError(f"a prompt of {longest} tokens does not fit the checkpoint's block_size "
                          f"{model.config.block_size}: these problems are larger than the model was trained on")
-    greedy = complete(model, vocab, prompts, 0.0, batch_size=batch_size, device=device)
+    greedy = complete(model, vocab, prompts, 0.0, batch_size=batch_size, device=device, max_new_tokens=max_new_tokens)
     sampled = []
     if n:
         flat = [p for p in prompts for _ in range(n)]
         for s in tqdm(range(0, len(flat), batch_size * 4), desc="sampling", disable=len(flat) < 1000):
             sampled += complete(model, vocab, flat[s:s + batch_size * 4], temperature, batch_size=batch_size,
+                                max_new_tokens=max_new_tokens,
                                 seed=seed + s, device=device)
     rows = []
     for i, problem in enumerate(problems):
@@ -334,6 +335,8 @@ def main(argv=None):
     p.add_argument("--algos", default=",".join(SYMBOLIC), help="symbolic searches to compare node counts with")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="cap on generated tokens per sample (default: the model's context; an output cut short is wrong)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None)
@@ -363,7 +366,7 @@ def main(argv=None):
     ks = [int(k) for k in args.k.split(",")]
     try:
         res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks, [float(t) for t in args.tau.split(",")],
-                       [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size)
+                       [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size, args.max_new_tokens)
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res

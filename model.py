@@ -55,8 +55,14 @@ class KVCache:
 
     # assignment: kv-cache
     def keep(self, rows):
-        """Drop the batch rows that finished (rows: a bool mask over the current batch)."""
-        self.k, self.v = self.k[rows], self.v[rows]
+        """Drop the batch rows that finished (rows: a bool mask over the current batch). Only the filled
+        positions are copied into the new buffers, not the whole preallocated length."""
+        for name in ("k", "v"):
+            old = getattr(self, name)
+            filled = old[rows, :, :self.len]
+            new = old.new_empty(filled.size(0), *old.shape[1:])
+            new[:, :, :self.len] = filled
+            setattr(self, name, new)
 
 
 class CausalSelfAttention(nn.Module):
@@ -180,7 +186,7 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=0,
-                 prompt_lens=None, generator=None):
+                 prompt_lens=None, generator=None, eos_every=None):
         """Continue a LEFT-padded batch of prompts, with a KV cache. Call model.eval() first.
 
         idx (B, T): row b's prompt is idx[b, T - prompt_lens[b]:] (prompt_lens None: all of length T).
@@ -188,16 +194,22 @@ class GPT(nn.Module):
         eos_id and its later slots hold pad_id. Returns tokens (B, N) long, their log-probs (B, N)
         float32 under the model's own distribution (temperature 1, no top-k; 0 at padding), and
         lengths (B,) long counting the eos; N <= max_new_tokens is the number of steps run.
+
+        Finished rows leave the batch every `eos_every` steps. Asking whether any row finished makes
+        the host wait for the device: on a GPU that stall costs more than a few wasted rows, so the
+        default there is 8; on a CPU it costs nothing and the default is 1 (every step), which also
+        keeps the sampled tokens independent of the device's schedule.
         """
-        return self._decode(idx, max_new_tokens, temperature, top_k, eos_id, pad_id, prompt_lens, generator, True)
+        eos_every = eos_every or (8 if idx.is_cuda else 1)
+        return self._decode(idx, max_new_tokens, temperature, top_k, eos_id, pad_id, prompt_lens, generator, True, eos_every)
 
     @torch.no_grad()
     def generate_nocache(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=0,
                          prompt_lens=None, generator=None):
         """generate() recomputing the whole sequence every step: the slow reference the cache must match."""
-        return self._decode(idx, max_new_tokens, temperature, top_k, eos_id, pad_id, prompt_lens, generator, False)
+        return self._decode(idx, max_new_tokens, temperature, top_k, eos_id, pad_id, prompt_lens, generator, False, 1)
 
-    def _decode(self, idx, max_new_tokens, temperature, top_k, eos_id, pad_id, prompt_lens, generator, use_cache):
+    def _decode(self, idx, max_new_tokens, temperature, top_k, eos_id, pad_id, prompt_lens, generator, use_cache, eos_every):
         B, T = idx.shape
         dev = idx.device
         lens = torch.full((B,), T, device=dev) if prompt_lens is None else torch.as_tensor(prompt_lens, device=dev)
@@ -211,22 +223,24 @@ class GPT(nn.Module):
         lengths = torch.zeros(B, dtype=torch.long, device=dev)
         rows = torch.arange(B, device=dev)  # the rows still generating: finished ones leave the batch,
         x = idx                             # so a few long completions do not keep paying for the rest
+        done = torch.zeros(B, dtype=torch.bool, device=dev)  # (of `rows`) emitted eos, not yet removed
         for t in range(max_new_tokens):
             if not use_cache:
                 x = torch.cat([idx[rows], tokens[rows, :t]], dim=1)
             logits = self._logits_fp32(self._hidden(x, pad[rows], caches)[:, -1])
-            tok = sample(logits, temperature, top_k, generator)
+            tok = sample(logits, temperature, top_k, generator).masked_fill(done, pad_id)
             tokens[rows, t] = tok
-            logprobs[rows, t] = logits.log_softmax(-1).gather(-1, tok[:, None]).squeeze(-1).to(logprobs.dtype)
-            lengths[rows] += 1
-            if eos_id is not None and (tok == eos_id).any():
-                running = tok != eos_id
-                rows = rows[running]
-                for cache in caches or []:
-                    cache.keep(running)
-                if rows.numel() == 0:
-                    break
-                tok = tok[running]
+            logprobs[rows, t] = logits.log_softmax(-1).gather(-1, tok[:, None]).squeeze(-1).masked_fill(done, 0.0).to(logprobs.dtype)
+            lengths[rows] += ~done
+            if eos_id is not None:
+                done |= tok == eos_id
+                if (t + 1) % eos_every == 0 and done.any():  # the one host sync, every eos_every steps
+                    running = ~done
+                    rows, tok, done = rows[running], tok[running], done[running]
+                    for cache in caches or []:
+                        cache.keep(running)
+                    if rows.numel() == 0:
+                        break
             x = tok[:, None]
         n = int(lengths.max()) if B else 0
         return tokens[:, :n], logprobs[:, :n], lengths

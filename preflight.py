@@ -22,8 +22,10 @@ import contextlib
 import io
 import math
 import os
+import random
 import shutil
 import tempfile
+from dataclasses import dataclass
 
 import torch
 
@@ -48,9 +50,10 @@ def data_flags(name, trace, trace_flags):
     return [["--algo", name, *trace_flags]]
 
 
-def sample_lengths(task, preset, seed):
-    """{training format: the token lengths (prompt + trace + end) of SAMPLE problems}. Raises
-    ValueError when a token is outside the task's vocabulary."""
+def sample_lengths(task, preset, seed, part="all"):
+    """{training format: the token lengths of SAMPLE problems}: of the whole sequence (part "all":
+    prompt, trace, end) or of what a model generates (part "trace": trace and end). Raises ValueError
+    when a token is outside the task's vocabulary."""
     task_cls = get_task(task)
     vocab = linearize.build_vocab(task_cls)
     lengths = {}
@@ -65,18 +68,19 @@ def sample_lengths(task, preset, seed):
                 search.main(["--task", task, "--problems", problems, "--out", path, "--workers", "1", *flags])
 
                 def measure(row):
-                    tokens = linearize.prompt_tokens(task_cls(row)) + row["trace"].split() + [linearize.EOS]
-                    vocab.encode(tokens)
-                    lengths[name].append(len(tokens))
+                    prompt, trace = linearize.prompt_tokens(task_cls(row)), row["trace"].split() + [linearize.EOS]
+                    vocab.encode(prompt + trace)
+                    lengths[name].append(len(trace) + (len(prompt) if part == "all" else 0))
                 read_jsonl(path, measure)
     return lengths
 
 
-def training_bytes(rows, length, n_layer, n_head, n_embd, vocab_size):
-    """Activation memory of one forward+backward in fp32 (the usual transformer estimate: ~34 d +
-    5 h T floats per token and layer, fp16 units doubled) plus the logits and their gradient."""
-    per_layer = rows * length * n_embd * (34 + 5 * n_head * length / n_embd) * 2
-    return n_layer * per_layer + 3 * rows * length * vocab_size * 4
+def training_bytes(rows, length, n_layer, n_embd, vocab_size):
+    """Activation memory of one forward+backward in fp32: the usual transformer estimate of ~34 d
+    half-precision values per token and layer (Korthikanti et al. 2022), doubled for fp32, without
+    their 5 h T attention term, since the fused attention kernel (causal, no mask) never stores the
+    T x T scores; plus the logits and their gradient."""
+    return n_layer * rows * length * n_embd * 34 * 2 + 3 * rows * length * vocab_size * 4
 
 
 def parameter_count(n_layer, n_embd, vocab_size, block_size):
@@ -97,7 +101,6 @@ def free_memory(device):
 def check(task, preset, shape, out, device, seed=0):
     """Every problem found, as 'stage: setting: what is wrong. The fix.' (empty: go), and a summary
     line. `shape`: the model flags as numbers (n_layer, n_head, n_embd, block_size or None)."""
-    n_layer, n_head, n_embd, block_size = shape
     errors, names = [], {run.name for run in preset.sft}
     for run in preset.rl:
         if run.init not in names:
@@ -108,45 +111,136 @@ def check(task, preset, shape, out, device, seed=0):
         if run.steps < preset.evals:
             errors.append(f"{task}/{run.name}: steps {run.steps} is fewer than evals {preset.evals}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        errors.append(f"{task}: device {device}: no CUDA device is visible to torch. Leave --device out to use the CPU.")
+        return errors + [f"{task}: device {device}: no CUDA device is visible to torch. Leave --device out to use the CPU."], ""
     if device == "mps" and not torch.backends.mps.is_available():
-        errors.append(f"{task}: device mps is not available here. Leave --device out to use the CPU.")
+        return errors + [f"{task}: device mps is not available here. Leave --device out to use the CPU."], ""
     try:
         lengths = sample_lengths(task, preset, seed)
     except (ValueError, SystemExit) as e:
         return errors + [f"{task}/data: the sampled training data cannot be encoded: {e}"], ""
-    longest = max(max(v) for v in lengths.values())
+    block_size = shape[3]
     for run in preset.sft:
         sampled = max(lengths[run.data.removesuffix("_small")]) - 1  # the model's input is all but the last token
         if block_size and sampled > block_size:
             errors.append(f"{task}/{run.name}: --block-size {block_size} is shorter than a sampled {run.data} sequence "
                           f"({sampled} tokens). Raise it to at least {64 * math.ceil(sampled * 1.25 / 64)} "
                           f"(a sample under-states the longest), or leave it out to size it from the data.")
-    # a sample of SAMPLE problems under-states the longest of thousands: a quarter more, rounded like the trainer
-    context = block_size or 64 * math.ceil(longest * 1.25 / 64)
-    vocab_size = len(linearize.build_vocab(get_task(task)))
-    params = parameter_count(n_layer, n_embd, vocab_size, context)
-    need = {f"{task}/sft (batch {preset.batch_size})": training_bytes(preset.batch_size, context, n_layer, n_head, n_embd, vocab_size),
-            f"{task}/rl (update of {preset.rl_prompts * preset.rl_group} rollouts)":
-                training_bytes(preset.rl_prompts * preset.rl_group, context, n_layer, n_head, n_embd, vocab_size),
-            f"{task}/evaluate (decoding 256 rows)": 256 * n_layer * 2 * context * n_embd * 4}
+    # memory: each stage's peak, from the same plan that --plan prints
+    stages = plan(task, preset, shape, DEVICES["h100" if device.startswith("cuda") else "cpu"], seed, lengths)
     free = free_memory(device)
-    for stage, nbytes in need.items():
-        if nbytes + 16 * params > free:
-            errors.append(f"{stage}: needs about {_gb(nbytes + 16 * params)} of memory, {_gb(free)} is free on {device}. "
-                          f"Lower the batch (batch_size, rl_prompts, rl_group), or shorten the sequences.")
-    # the disk: every data file (as long as its sampled rows, ~6 bytes a token), a checkpoint per run
-    # (weights and two Adam moments), evaluation records (a few kB per test problem and model)
-    tokens = sum(sum(v) / len(v) for v in lengths.values()) * preset.n_train
+    for name, _, _, peak, _ in stages:
+        if peak > free:
+            errors.append(f"{name}: needs about {_gb(peak)} of memory, {_gb(free)} is free on {device}. Lower its batch "
+                          f"(batch_size, rl_micro_batch, eval_batch), or shorten the sequences (decode_cap).")
+    # the disk: every data file (~6 bytes a token), a checkpoint per run (weights and two Adam
+    # moments, 12 bytes a parameter), evaluation records (a few kB per test problem and model)
+    n_layer, _, n_embd, _ = shape
+    params = parameter_count(n_layer, n_embd, len(linearize.build_vocab(get_task(task))), block_size or 1024)
     runs = len(preset.sft) + len(preset.rl)
-    planned = 6 * tokens * 2 + runs * 12 * params + runs * 2 * preset.n_test * 4000
+    planned = 6 * preset.n_train * sum(sum(v) / len(v) for v in lengths.values()) + runs * (12 * params + 8000 * preset.n_test)
     disk = shutil.disk_usage(out).free
     if planned > disk:
         errors.append(f"{task}: the planned outputs need about {_gb(planned)} of disk, {_gb(disk)} is free under {out}.")
-    summary = (f"preflight {task}: longest sampled sequence {longest - 1} tokens (context {context}); largest batch "
-               f"~{_gb(max(need.values()) + 16 * params)} of {_gb(free)} free on {device}; outputs ~{_gb(planned)} "
-               f"of {_gb(disk)} free disk")
+    summary = (f"preflight {task}: longest sampled sequence {max(max(v) for v in lengths.values()) - 1} tokens; "
+               f"largest stage ~{_gb(max(s[3] for s in stages))} of {_gb(free)} free on {device}; outputs "
+               f"~{_gb(planned)} of {_gb(disk)} free disk; planned time {sum(s[4] for s in stages) / 60:.0f} min")
     return errors, summary
+
+
+# ------------------------------------------------------------------------------------------------
+# the plan: each stage's tokens, FLOPs, peak memory and time on a device, before anything runs
+
+@dataclass
+class Device:
+    name: str
+    train_flops: float   # FLOP/s a small model.GPT trains at (forward + backward + AdamW)
+    decode_flops: float  # FLOP/s of decoding's matmuls, on top of...
+    step_ms: float       # ...the fixed cost of one decode step (kernel launches, Python, one sync)
+    memory: float        # bytes the largest batch may use
+    cores: int           # CPU cores for making the data
+
+
+DEVICES = {
+    # measured on the project's 2-core CPU (docs/benchmarks.md): model.GPT trains at 120-170 GFLOP/s;
+    # the 1M model decodes a batch of 32 at ~3.4 ms a step, about 1.5 ms of it fixed
+    "cpu": Device("this kind of 2-core CPU (rates measured)", 1.3e11, 3e10, 1.5, 16e9, 2),
+    # ASSUMED, not measured (benchmarks/gpu_smoke.sh measures them): bf16 training at ~15 % of the
+    # H100's 989 TFLOP/s (models this small use the card poorly); a decode step launch-bound at ~370
+    # eager kernels of ~10 us; 80 GB of memory; a 16-core host
+    "h100": Device("NVIDIA H100 80GB (rates ASSUMED, not yet measured)", 1.5e14, 1e14, 4.0, 80e9, 16),
+}
+
+
+def batch_longest(lengths, batch, draws=200):
+    """The expected longest sequence of a random batch: what a padded batch really costs."""
+    rng = random.Random(0)
+    return sum(max(rng.choices(lengths, k=batch)) for _ in range(draws)) / draws
+
+
+def plan(task, preset, shape, dev, seed=0, lengths=None):
+    """[(stage, tokens, FLOPs, peak bytes, seconds)] for one task's preset on device `dev`, from
+    a sample of its data (`lengths`: sample_lengths, if already drawn)."""
+    n_layer, _, n_embd, block_size = shape
+    lengths = lengths or sample_lengths(task, preset, seed)
+    generated = sample_lengths(task, preset, seed, "trace")
+    vocab_size = len(linearize.build_vocab(get_task(task)))
+    context = block_size or 64 * math.ceil(max(max(v) for v in lengths.values()) * 1.25 / 64)
+    params = parameter_count(n_layer, n_embd, vocab_size, context)
+    train_per_token = lambda t: 6 * params + 12 * n_layer * t * n_embd
+    decode_per_token = lambda t: 2 * params + 4 * n_layer * t * n_embd / 2  # (attention over half the length on average)
+
+    def decode(rows, steps, batch):
+        """Seconds to decode `rows` sequences of up to `steps` new tokens, `batch` at a time."""
+        chunks, per_step = math.ceil(rows / batch), min(rows, batch) * decode_per_token(steps) / dev.decode_flops
+        return chunks * steps * (dev.step_ms / 1e3 + per_step), rows * steps, rows * steps * decode_per_token(steps)
+
+    def longest(data, batch):
+        """Decode steps for a batch of a model trained on `data`: a trained model stops about where
+        its traces do, so a batch runs to its longest row's trace (within the cap and the context)."""
+        sample = sorted(generated[data.removesuffix("_small")])
+        cap = preset.decode_cap and math.ceil(preset.decode_cap * sample[int(0.99 * (len(sample) - 1))])
+        return math.ceil(min(batch_longest(sample, batch), cap or context, context))
+
+    # the data: problems drawn in one process (~1.5 ms each for Countdown-4, SoS-sized), traces on every core (~0.5 ms)
+    formats = len({run.data.removesuffix("_small") for run in preset.sft}) + 1
+    out = [(f"{task}/data", 0, 0, 0, (preset.n_train + 4 * preset.n_test) * 1.5e-3 + preset.n_train * formats * 5e-4 / dev.cores)]
+    for run in preset.sft:
+        pad = batch_longest(lengths[run.data.removesuffix("_small")], preset.batch_size)
+        tokens = run.steps * preset.batch_size * pad
+        secs, _, flops = decode(preset.evals * preset.n_val, longest(run.data, 64), 64)  # the learning curve
+        out.append((f"{task}/{run.name}", tokens, tokens * train_per_token(pad) + flops,
+                    training_bytes(preset.batch_size, pad, n_layer, n_embd, vocab_size) + 16 * params,
+                    tokens * train_per_token(pad) / dev.train_flops + secs))
+    data_of = {run.name: run.data for run in preset.sft}
+    for run in preset.rl:
+        rows = preset.rl_prompts * preset.rl_group
+        steps = longest(data_of[run.init], rows)
+        secs, tokens, flops = decode(rows, steps, rows)
+        update = rows * steps * (train_per_token(steps) + 2 * 2 * params)  # + the old and reference log-probs
+        evals = decode(4 * preset.n_val * 5, steps, 64)[0]
+        micro = preset.rl_micro_batch or rows
+        peak = training_bytes(micro, steps, n_layer, n_embd, vocab_size) + rows * n_layer * 2 * steps * n_embd * 4
+        out.append((f"{task}/{run.name}", preset.rl_steps * tokens, preset.rl_steps * (flops + update), peak + 16 * params,
+                    preset.rl_steps * (secs + update / dev.train_flops) + evals))
+    models = [run.name for run in preset.sft] + [run.name for run in preset.rl]
+    secs = tokens = flops = 0
+    for m in models:
+        rows = 2 * preset.n_test * (1 + preset.samples) + (2 * preset.n_test if preset.second_test else 0)
+        s, t, f = decode(rows, longest(data_of.get(m) or data_of[next(r.init for r in preset.rl if r.name == m)],
+                                       preset.eval_batch), preset.eval_batch)
+        secs, tokens, flops = secs + s, tokens + t, flops + f
+    out.append((f"{task}/evaluate", tokens, flops, preset.eval_batch * n_layer * 2 * context * n_embd * 4 + 4 * params, secs))
+    return out
+
+
+def print_plan(stages, dev):
+    print(f"plan on {dev.name}")
+    print(f"{'stage':28} {'tokens':>10} {'FLOPs':>10} {'peak mem':>10} {'time':>9}")
+    for name, tokens, flops, peak, secs in stages:
+        print(f"{name:28} {tokens / 1e6:9.1f}M {flops:10.2e} {_gb(peak):>10} {secs / 60:7.1f} m")
+    total = sum(s[-1] for s in stages)
+    print(f"total: {total / 60:.0f} min")
+    return total
 
 
 def _gb(nbytes):

@@ -92,6 +92,10 @@ class Preset:
     test_split: str = "test"
     second_test: str | None = None  # another held-out split, greedy only (Countdown: SoS's held-out targets)
     rl_range: tuple = (0.1, 0.9)    # RL starts only from models at the edge of competence (validation greedy accuracy)
+    rl_micro_batch: int | None = None  # rollouts per forward/backward in the RL update (None: all at once)
+    eval_batch: int = 256           # rows decoded together in evaluation
+    decode_cap: float | None = None  # generate at most this many times the p99 length of the training traces
+                                     # (None: up to the model's context, as on the CPU)
 
 
 def standard_runs(trace, steps, solution_steps, small=False, extra=()):
@@ -115,6 +119,10 @@ _COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "50", "--target-ma
                       model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"], test_split="test-seen",
                       second_test="test")
 _GPU_MODEL = ["--n-layer", "8", "--n-head", "8", "--n-embd", "384"]
+# Decoding dominates a GPU run (python reproduce.py --preset gpu --plan --assume-device h100): 16
+# samples per problem (pass@16, as on the CPU), 1,024 rows per decoding batch, generation capped at
+# 1.2x the p99 length of the model's training traces, and the RL update in micro-batches of 64.
+_GPU_DECODE = dict(samples=16, eval_batch=1024, decode_cap=1.2, rl_micro_batch=64)
 PRESETS = {
     "cpu": {
         # the data-size sweep does not fit in 20 minutes here: it runs in cpu-long (README, pilots)
@@ -138,15 +146,14 @@ PRESETS = {
     "gpu": {
         "maze": Preset(generate=["--height", "10", "--width-cells", "10"], trace="dfs", trace_flags=["--no-costs"],
                        n_train=100_000, n_small=10_000, n_test=300, n_val=200, model=_GPU_MODEL,
-                       sft=standard_runs("dfs", 6000, 6000, small=True, extra=[("astar_costs", 6000), ("mcts", 6000)]),
+                       sft=standard_runs("dfs", 6000, 6000, small=True, extra=[("mcts", 6000)]),
                        rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")],
-                       batch_size=128, lr=1e-3, rl_steps=60, rl_prompts=32, rl_group=16, rl_lr=3e-5, samples=64,
+                       batch_size=128, lr=1e-3, rl_steps=40, rl_prompts=32, rl_group=16, rl_lr=3e-5, **_GPU_DECODE,
                        budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256]),
-        "countdown": Preset(generate=["--n-nums", "4"], trace="dfs", trace_flags=["--no-costs"], n_train=200_000,
-                            n_small=0, n_test=300, n_val=200, model=_GPU_MODEL,
-                            sft=standard_runs("dfs", 6000, 6000, extra=[("mcts", 4000)]),
+        "countdown": Preset(generate=["--n-nums", "4"], trace="dfs", trace_flags=["--no-costs"], n_train=100_000,
+                            n_small=0, n_test=300, n_val=200, model=_GPU_MODEL, sft=standard_runs("dfs", 5000, 3000),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")],
-                            batch_size=64, lr=1e-3, rl_steps=60, rl_prompts=32, rl_group=16, rl_lr=3e-5, samples=64,
+                            batch_size=64, lr=1e-3, rl_steps=25, rl_prompts=32, rl_group=16, rl_lr=3e-5, **_GPU_DECODE,
                             budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
     },
 }
@@ -159,9 +166,9 @@ _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n
               rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4], rl_range=(0.0, 1.0))  # RL runs, whatever SFT learned
 PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
                     for name, cls in registry().items()}
-# the GPU preset shortened to a few minutes, for benchmarks/gpu_smoke.sh
-PRESETS["gpu-smoke"] = {task: replace(p, n_train=20_000, n_small=2000, n_test=50, n_val=100, rl_steps=5, samples=16,
-                                      sft=[replace(r, steps=max(10, r.steps // 20)) for r in p.sft])
+# the GPU preset's shapes at a few minutes (benchmarks/gpu_smoke.sh): every stage runs, learning is not the point
+PRESETS["gpu-smoke"] = {task: replace(p, n_train=5000, n_small=1000, n_test=50, n_val=50, rl_steps=3, samples=4, evals=2,
+                                      rl_range=(0.0, 1.0), sft=[replace(r, steps=max(20, r.steps // 30)) for r in p.sft])
                         for task, p in PRESETS["gpu"].items()}
 
 
@@ -262,6 +269,16 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
     for run in preset.sft:  # the ETA's first guess: seconds per step measured on the CPU preset
         pipe.add(f"{task}/{run.name}", run.steps * (0.08 if run.kind == "solution" else 0.14), key, sft(run), p(run.name))
 
+    def budget(data):
+        """--max-new-tokens for a model trained on `data` (nothing without a decode_cap)."""
+        if preset.decode_cap is None:
+            return []
+        lengths = sorted(len(r["trace"].split()) + 1 for r in read_rows(p("data", f"{data}.jsonl")))
+        return ["--max-new-tokens", str(math.ceil(preset.decode_cap * lengths[int(0.99 * (len(lengths) - 1))]))]
+
+    data_of = {run.name: run.data for run in preset.sft}  # the data each model learned from
+    data_of |= {run.name: data_of.get(run.init) for run in preset.rl}
+
     def rl(run):
         def fn():
             acc = report.last(read_log(p(run.init, "log.jsonl")), "val_acc")
@@ -276,7 +293,8 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
                  "--out", p(run.name), "--algo", run.algo, "--steps", str(preset.rl_steps), "--seed", str(seed),
                  "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
                  "--eval-every", str(max(1, preset.rl_steps // 4)), "--eval-n", str(preset.n_val), "--eval-samples", "4",
-                 "--resume", "--quiet", *common]))
+                 "--resume", "--quiet", *budget(data_of[run.name]), *common]
+                + (["--micro-batch", str(preset.rl_micro_batch)] if preset.rl_micro_batch else [])))
         return fn
 
     for run in preset.rl:
@@ -287,11 +305,14 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
         ks = ",".join(str(k) for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples)
         for name in [r.name for r in preset.sft] + [r.name for r in preset.rl]:
             if os.path.exists(p(name, "ckpt.pt")):
+                cap, batch = budget(data_of[name]), str(preset.eval_batch)
                 evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
-                               "--batch-size", "256", "--k", ks, "--seed", str(seed), "--out", p("eval", f"{name}.json"), *common])
+                               "--batch-size", batch, "--k", ks, "--seed", str(seed), "--out", p("eval", f"{name}.json"),
+                               *cap, *common])
                 if preset.second_test:
                     evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test2.jsonl"), "--n", "0",
-                                   "--batch-size", "256", "--algos", "", "--out", p("eval", f"{name}.test2.json"), *common])
+                                   "--batch-size", batch, "--algos", "", "--out", p("eval", f"{name}.test2.json"),
+                                   *cap, *common])
         problems = load_problems(p("data", "test.jsonl"), task_cls)[0]
         evaluate.save_json(p("eval", "symbolic.json"), evaluate.symbolic_sweep(
             task_cls, problems, preset.budgets, costs="--no-costs" not in preset.trace_flags))
@@ -382,18 +403,29 @@ def override(preset, assignments):
     return preset
 
 
+def model_shape(task, preset):
+    """The preset's model flags as numbers (the trainer's defaults where it is silent)."""
+    a = train_sft.parse_args(["--task", task, "--data", "-", "--out", "-", *preset.model])
+    return a.n_layer, a.n_head, a.n_embd, a.block_size
+
+
 def run_preflight(presets, out, device, seed):
     """preflight.check for each task; exits naming every problem found."""
     errors = []
     for task, preset in presets.items():
-        shape = train_sft.parse_args(["--task", task, "--data", "-", "--out", "-", *preset.model])
-        found, summary = preflight.check(task, preset, (shape.n_layer, shape.n_head, shape.n_embd, shape.block_size),
-                                         out, device, seed)
+        found, summary = preflight.check(task, preset, model_shape(task, preset), out, device, seed)
         errors += found
         if summary:
             print(summary)
     if errors:
         raise SystemExit("error: preflight found settings that would fail (nothing was run):\n  " + "\n  ".join(errors))
+
+
+def show_plan(presets, device_kind, seed):
+    """Each stage's tokens, FLOPs, peak memory and time on a device (measured or assumed rates)."""
+    dev = preflight.DEVICES[device_kind]
+    stages = [s for task, preset in presets.items() for s in preflight.plan(task, preset, model_shape(task, preset), dev, seed)]
+    preflight.print_plan(stages, dev)
 
 
 def main(argv=None):
@@ -412,6 +444,10 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change one preset setting, e.g. n_train=2000, lr=1e-3, model='--n-layer 2 --block-size 256' "
                         "(repeatable)")
+    p.add_argument("--plan", action="store_true",
+                   help="print each stage's tokens, FLOPs, peak memory and time estimate, then exit without running")
+    p.add_argument("--assume-device", choices=list(preflight.DEVICES), default=None,
+                   help="with --plan: plan for this device's rates (default: cpu here, h100 where CUDA is)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo the stages whose settings changed, in place (their old outputs are removed)")
     args = p.parse_args(argv)
@@ -423,6 +459,9 @@ def main(argv=None):
     suffix = "" if args.task is None or args.task == "all" else f"-{args.task}"
     out = args.out or os.path.join("runs", args.preset + (suffix if tasks != default else ""))
     chosen = {task: override(presets[task], args.set) for task in tasks}
+    if args.plan:
+        return show_plan(chosen, args.assume_device or ("h100" if (args.device or pick_device()).startswith("cuda") else "cpu"),
+                         args.seed)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:

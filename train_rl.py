@@ -118,14 +118,19 @@ def completion_logprobs(model, x, y, mask):
 
 
 def update(model, optimizer, loss, grad_clip, world):
-    """One optimizer step. Under torchrun every rank made its own rollouts: averaging the gradients
-    keeps the replicas identical. This is what DDP does, done by hand because DDP arms its gradient
-    hooks in its own forward(), and RL computes log-probs with token_logprobs, not forward. The
-    gradients travel as one flat tensor: one all-reduce per step, not one per parameter. Returns the
-    gradient norm; a non-finite one skips the step, so that the weights (and the next checkpoint)
-    stay good while the caller stops the run."""
+    """One optimizer step on `loss`: zero the gradients, backpropagate, then `step`."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    return optimizer_step(model, optimizer, grad_clip, world)
+
+
+def optimizer_step(model, optimizer, grad_clip, world):
+    """The optimizer step on the gradients accumulated so far. Under torchrun every rank made its own
+    rollouts: averaging the gradients keeps the replicas identical. This is what DDP does, done by
+    hand because DDP arms its gradient hooks in its own forward(), and RL computes log-probs with
+    token_logprobs, not forward. The gradients travel as one flat tensor: one all-reduce per step,
+    not one per parameter. Returns the gradient norm; a non-finite one skips the step, so that the
+    weights (and the next checkpoint) stay good while the caller stops the run."""
     if world > 1:
         import torch.distributed as dist
         params = list(model.parameters())
@@ -157,6 +162,7 @@ class RLConfig:
     kl: float = 0.0
     norm: str = "token"
     grad_clip: float = 1.0
+    micro_batch: int | None = None  # rows per forward/backward in the update (None: all at once)
 
 
 def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
@@ -213,21 +219,35 @@ def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, de
     flat, completions, rewards, _, stats = rollouts(model, vocab, prompts, reward_fn, cfg, generator, device)
     adv = advantages(rewards, cfg.group, cfg.algo, cfg.rloo, cfg.use_std).to(device)
     x, y, mask = sequences(flat, completions, vocab.pad)
+    # Micro-batches bound the memory of the update: all G x P rollouts at once, padded to the longest,
+    # do not fit a GPU once rows run to thousands of tokens. Each micro-batch's loss is weighted by its
+    # share of the normalizer (tokens, or sequences), so the summed gradients are the full batch's.
+    size = cfg.micro_batch or len(flat)
+    parts = [slice(s, s + size) for s in range(0, len(flat), size)]
+    total = mask.sum().clamp(min=1) if cfg.norm == "token" else torch.tensor(len(flat))
+    weights = [(mask[s].sum() if cfg.norm == "token" else torch.tensor(len(mask[s]))) / total for s in parts]
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     with torch.no_grad():
-        old_logp = completion_logprobs(model, x, y, mask)
-        ref_logp = completion_logprobs(ref, x, y, mask) if ref is not None else None
+        old_logp = torch.cat([completion_logprobs(model, x[s], y[s], mask[s]) for s in parts])
+        ref_logp = torch.cat([completion_logprobs(ref, x[s], y[s], mask[s]) for s in parts]) if ref is not None else None
     epochs = cfg.ppo_epochs if cfg.algo == "grpo" else 1
     for _ in range(epochs):
-        logp = completion_logprobs(model, x, y, mask)
-        loss = policy_loss(logp, old_logp, adv, mask, cfg.clip, ref_logp, cfg.kl, cfg.norm)
-        stats["grad_norm"] = update(model, optimizer, loss, cfg.grad_clip, world)
-    with torch.no_grad():
-        n_tok = mask.sum().clamp(min=1)
-        stats["entropy"] = -(old_logp.sum() / n_tok).item()  # mean surprisal of the sampled tokens
-        if ref_logp is not None:
-            stats["kl"] = (kl_k3(logp, ref_logp) * mask).sum().item() / n_tok.item()
-    stats["loss"] = loss.item()
+        optimizer.zero_grad(set_to_none=True)
+        loss, kl_sum = 0.0, 0.0
+        for s, w in zip(parts, weights):
+            logp = completion_logprobs(model, x[s], y[s], mask[s])
+            part = policy_loss(logp, old_logp[s], adv[s], mask[s], cfg.clip, None if ref_logp is None else ref_logp[s],
+                               cfg.kl, cfg.norm)
+            (part * w.item() if len(parts) > 1 else part).backward()
+            loss += part.item() * w.item()
+            if ref_logp is not None:
+                kl_sum += (kl_k3(logp.detach(), ref_logp[s]) * mask[s]).sum().item()
+        stats["grad_norm"] = optimizer_step(model, optimizer, cfg.grad_clip, world)
+    n_tok = mask.sum().clamp(min=1)
+    stats["entropy"] = -(old_logp.sum() / n_tok).item()  # mean surprisal of the sampled tokens
+    if ref_logp is not None:
+        stats["kl"] = kl_sum / n_tok.item()
+    stats["loss"] = loss
     return stats
 
 
@@ -256,6 +276,9 @@ def parse_args(argv=None):
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens (default: the context)")
+    p.add_argument("--micro-batch", type=int, default=None,
+                   help="rollouts per forward/backward in the update, gradients accumulated (default: all at once; "
+                        "lower it when long rollouts do not fit the GPU's memory)")
     p.add_argument("--format-reward", type=float, default=0.0, help="reward for a well-formed wrong answer")
     p.add_argument("--gamma", type=float, default=None, help="discount a correct answer by gamma^tokens")
     p.add_argument("--eval-every", type=int, default=50)
@@ -289,7 +312,7 @@ def train(args):
     from tqdm import tqdm
     device = args.device or pick_device()
     set_threads(device, args.threads)
-    rank, world = init_distributed(device)
+    rank, world, device = init_distributed(device)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
     init = load_checkpoint(args.init)
@@ -307,7 +330,7 @@ def train(args):
     ref = model_from_checkpoint(init, device)[0].eval()
     ref.requires_grad_(False)
     cfg = RLConfig(args.algo, args.group, args.temperature, args.max_new_tokens, args.rloo, not args.no_std,
-                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip)
+                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip, args.micro_batch)
     prompts = encode_prompts(vocab, task_cls, problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     step = 0

@@ -238,11 +238,9 @@ def train(args):
     from tqdm import tqdm
     device = args.device or pick_device()
     set_threads(device, args.threads)
-    rank, world = init_distributed(device)
+    rank, world, device = init_distributed(device)
     if args.batch_size % world:
         raise SystemExit(f"error: --batch-size {args.batch_size} is not divisible by {world} processes")
-    if world > 1 and device.startswith("cuda"):
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     os.makedirs(args.out, exist_ok=True)
     ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
     task_cls = get_task(args.task)
@@ -273,7 +271,7 @@ def train(args):
         raise SystemExit(f"error: {what} is {value} at step {step}; stopping without saving. "
                          f"Last good checkpoint: {last}. Try a lower --lr.")
 
-    local = args.batch_size // world
+    local, cuda = args.batch_size // world, device.startswith("cuda")
     order = BatchOrder(len(data), args.batch_size, args.seed)
     bar = tqdm(total=args.max_steps, initial=step, disable=rank != 0 or args.quiet, desc="sft")
     t0, tokens_seen = time.time(), 0
@@ -290,13 +288,17 @@ def train(args):
         rows = order.rows(step)
         rows = rows[rank * local:(rank + 1) * local]
         x, y = data.batch(rows, vocab.pad)
-        x, y = x.to(device), y.to(device)
+        # normalize by the GLOBAL count of trained tokens: DDP averages gradients over ranks, so
+        # multiplying by world gives exactly the single-process loss and gradient (counted on the
+        # CPU, before the copy, so that a GPU is not made to wait for it)
+        n_local = int((y != -1).sum())
+        if cuda:  # pinned pages copy asynchronously, overlapping the previous step's work
+            x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        else:
+            x, y = x.to(device), y.to(device)
         lr = lr_at(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        # normalize by the GLOBAL count of trained tokens: DDP averages gradients over ranks, so
-        # multiplying by world gives exactly the single-process loss and gradient
-        n_local = int((y != -1).sum())
         n_global = global_sum(n_local, world)
         with autocast_ctx(device), torch.set_grad_enabled(step < stop):
             _, loss_sum = model(x, y)

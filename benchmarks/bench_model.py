@@ -27,6 +27,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from model import GPT, GPTConfig, autocast_ctx  # noqa: E402
@@ -54,6 +55,20 @@ class TorchBaseline(nn.Module):
         x = self.encoder(x, mask=self.mask[:T, :T], is_causal=True)
         logits = self.head(self.ln_f(x))
         return logits, F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+class CountOps(TorchDispatchMode):
+    """Counts the aten ops run, and the reads of a value back to the host (`.item()`, `if tensor`,
+    `int(tensor)`), each of which makes a GPU's host wait for the device to finish."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = self.syncs = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        self.syncs += func.__name__.startswith(("_local_scalar_dense", "is_nonzero", "item"))
+        return func(*args, **(kwargs or {}))
 
 
 def sync(device):
@@ -137,6 +152,14 @@ def bench_generation(cfg, batch, new_tokens, reps, device):
     print(f'  {"KV cache":<28}{batch * new_tokens / t_cache:>10.0f}')
     print(f'  {"full recompute":<28}{batch * new_tokens / t_nocache:>10.0f}')
     print(f'  speedup: {t_nocache / t_cache:.1f}x')
+    # with an end-of-sequence token in play: how often decoding stops to ask whether a row finished
+    # (token 3 as eos: a random model emits it rarely, so the rows run on and every step pays the check)
+    print('  with eos, KV cache           tok/s   ops/step  host syncs/step')
+    for every in (1, 8):
+        t = best_time(lambda: model.generate(idx, new_tokens, prompt_lens=lens, eos_id=3, eos_every=every), reps, device)
+        with CountOps() as count:
+            model.generate(idx, 16, prompt_lens=lens, eos_id=3, eos_every=every)
+        print(f'  {f"check every {every} step(s)":<26}{batch * new_tokens / t:>8.0f}{count.ops / 16:>11.0f}{count.syncs / 16:>17.2f}')
 
 
 def main():

@@ -141,7 +141,7 @@ def test_preflight_checks_memory_disk_and_the_preset(monkeypatch):
     monkeypatch.setattr(preflight, "free_memory", lambda device: 10_000)
     errors, _ = preflight.check("maze", reproduce.replace(preset, n_small=10_000), (1, 2, 32, None), ".", "cpu")
     assert any(e.startswith("maze/data: n_small 10000") for e in errors)
-    assert any(e.startswith("maze/sft (batch 16): needs about") and "Lower the batch" in e for e in errors)
+    assert any(e.startswith("maze/sft_dfs: needs about") and "Lower its batch" in e for e in errors)
 
 
 def test_a_full_disk_names_the_file_and_marks_nothing_done(tmp_path, monkeypatch):
