@@ -17,6 +17,11 @@ them, and checks each stage's settings against that sample and against the machi
 A sample can only under-state the longest sequence, so a failure is certain and a pass is likely;
 the SFT trainer checks the whole file again (train_sft.check_fits). The memory figures are estimates
 (within a factor of about two), so only a batch estimated at more than the free memory fails.
+
+The same sample makes the plan (`reproduce.py --plan`): each stage's tokens, FLOPs, peak memory and
+time on a device, from rates measured on that device or, until someone measures them, assumed (the
+table DEVICES says which). A padded batch costs its longest row, and a trained model decodes about
+as far as its traces go, so both are estimated from the sample's lengths, not from the context.
 """
 import contextlib
 import io
@@ -237,7 +242,8 @@ def print_plan(stages, dev):
     print(f"plan on {dev.name}")
     print(f"{'stage':28} {'tokens':>10} {'FLOPs':>10} {'peak mem':>10} {'time':>9}")
     for name, tokens, flops, peak, secs in stages:
-        print(f"{name:28} {tokens / 1e6:9.1f}M {flops:10.2e} {_gb(peak):>10} {secs / 60:7.1f} m")
+        over = "  (more than the device's memory!)" if peak > dev.memory else ""
+        print(f"{name:28} {tokens / 1e6:9.1f}M {flops:10.2e} {_gb(peak):>10} {secs / 60:7.1f} m{over}")
     total = sum(s[-1] for s in stages)
     print(f"total: {total / 60:.0f} min")
     return total

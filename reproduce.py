@@ -36,9 +36,8 @@ import hashlib
 import json
 import math
 import os
-import shlex
 import platform
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 
 import evaluate
 import linearize
@@ -48,128 +47,9 @@ import search
 import train_rl
 import train_sft
 from model import pick_device
+from presets import PRESETS, SFTRun, override
 from stages import Pipeline
 from tasks import get_task, load_problems, registry, write_jsonl
-
-
-@dataclass
-class SFTRun:
-    name: str            # the run folder, e.g. sft_dfs
-    kind: str            # solution | trace | control
-    data: str            # the training file in data/ (without .jsonl)
-    steps: int
-
-
-@dataclass
-class RLRun:
-    name: str
-    init: str            # the SFT run it starts from
-    algo: str = "grpo"
-
-
-@dataclass
-class Preset:
-    """One task's pipeline; see the README for how each number was chosen (pilot table)."""
-    generate: list       # search.py flags that set the problem size
-    trace: str           # the search algorithm the trace models imitate
-    trace_flags: list    # search.py trace flags (e.g. --no-costs)
-    n_train: int         # training problems (every model sees the same ones)
-    n_small: int         # the small training set of the data-size sweep (its first n_small problems)
-    n_test: int          # held-out problems PER STRATUM (needs search / direct)
-    n_val: int           # validation problems (learning curves, RL selection; never the test set)
-    model: list          # train_sft.py model flags
-    sft: list            # SFTRun
-    rl: list             # RLRun
-    batch_size: int = 32
-    lr: float = 3e-3
-    evals: int = 6       # validation points per SFT run (the learning curve)
-    rl_steps: int = 20
-    rl_prompts: int = 16
-    rl_group: int = 8
-    rl_lr: float = 5e-5
-    samples: int = 16    # samples per test problem for pass@k
-    budgets: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
-    test_split: str = "test"
-    second_test: str | None = None  # another held-out split, greedy only (Countdown: SoS's held-out targets)
-    rl_range: tuple = (0.1, 0.9)    # RL starts only from models at the edge of competence (validation greedy accuracy)
-    rl_micro_batch: int | None = None  # rollouts per forward/backward in the RL update (None: all at once)
-    eval_batch: int = 256           # rows decoded together in evaluation
-    decode_cap: float | None = None  # generate at most this many times the p99 length of the training traces
-                                     # (None: up to the model's context, as on the CPU)
-
-
-def standard_runs(trace, steps, solution_steps, small=False, extra=()):
-    """Solution-only, the trace model, its two controls (same steps), the data-size sweep (if small:
-    both kinds again on the preset's n_small problems, with the same steps: less data, same compute)
-    and extra trace formats [(data, steps)]."""
-    runs = [SFTRun("sft_solution", "solution", "solution", solution_steps), SFTRun(f"sft_{trace}", "trace", trace, steps),
-            SFTRun("sft_shuffled", "control", "shuffled", steps), SFTRun("sft_swapped", "control", "swapped", steps)]
-    if small:
-        runs += [SFTRun("sft_solution_small", "solution", "solution_small", solution_steps),
-                 SFTRun(f"sft_{trace}_small", "trace", f"{trace}_small", steps)]
-    return runs + [SFTRun(f"sft_{data}", "trace", data, n) for data, n in extra]
-
-
-_MAZE_CPU = dict(generate=["--height", "6", "--width-cells", "6"],
-                 trace="dfs", trace_flags=["--no-costs"], n_train=4000, n_small=1000, n_test=150, n_val=100,
-                 model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"])
-# countdown-3 from 1..50 has 117,617 problems (97,119 in the training split): 10,000 is a twelfth
-_COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "50", "--target-max", "100"], trace="dfs",
-                      trace_flags=["--no-costs"], n_train=10_000, n_small=0, n_test=150, n_val=100,
-                      model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"], test_split="test-seen",
-                      second_test="test")
-_GPU_MODEL = ["--n-layer", "8", "--n-head", "8", "--n-embd", "384"]
-# Decoding dominates a GPU run (python reproduce.py --preset gpu --plan --assume-device h100): 16
-# samples per problem (pass@16, as on the CPU), 1,024 rows per decoding batch, generation capped at
-# 1.2x the p99 length of the model's training traces, and the RL update in micro-batches of 64.
-_GPU_DECODE = dict(samples=16, eval_batch=1024, decode_cap=1.2, rl_micro_batch=64)
-PRESETS = {
-    "cpu": {
-        # the data-size sweep does not fit in 20 minutes here: it runs in cpu-long (README, pilots)
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000), rl_steps=100, evals=5,
-                       rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
-        "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 2000, 1500),
-                            rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
-    },
-    # the CPU design plus the Meta-CoT proposal (MCTS traces) and SoS's DFS/BFS mixture, trained long
-    # enough to pass the learned gate
-    "cpu-long": {
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000, small=True,
-                                                      extra=[("astar", 2500), ("mcts", 4000), ("mix", 2500)]),
-                       rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution"),
-                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration")], rl_steps=100),
-        "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 4000, 3000, extra=[("mcts", 4000)]),
-                            rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")], rl_steps=40),
-    },
-    # sized by computation (README, "The GPU preset"): Searchformer's A* format on 10x10 mazes next
-    # to the compact DFS, Countdown-4 with SoS's rules on both splits, ~14M-parameter models
-    "gpu": {
-        "maze": Preset(generate=["--height", "10", "--width-cells", "10"], trace="dfs", trace_flags=["--no-costs"],
-                       n_train=100_000, n_small=10_000, n_test=300, n_val=200, model=_GPU_MODEL,
-                       sft=standard_runs("dfs", 6000, 6000, small=True, extra=[("mcts", 6000)]),
-                       rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")],
-                       batch_size=128, lr=1e-3, rl_steps=40, rl_prompts=32, rl_group=16, rl_lr=3e-5, **_GPU_DECODE,
-                       budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256]),
-        "countdown": Preset(generate=["--n-nums", "4"], trace="dfs", trace_flags=["--no-costs"], n_train=100_000,
-                            n_small=0, n_test=300, n_val=200, model=_GPU_MODEL, sft=standard_runs("dfs", 5000, 3000),
-                            rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")],
-                            batch_size=64, lr=1e-3, rl_steps=25, rl_prompts=32, rl_group=16, rl_lr=3e-5, **_GPU_DECODE,
-                            budgets=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
-    },
-}
-# The same pipeline at toy size, for every registered task (each declares its own toy problem size):
-# the test suite runs it end to end (tests/test_reproduce.py).
-_SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n_test=4, n_val=8,
-              model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"],
-              sft=standard_runs("dfs", 20, 20, small=True, extra=[("mcts", 10)]),
-              rl=[RLRun("rl_grpo_dfs", "sft_dfs")], batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4,
-              rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4], rl_range=(0.0, 1.0))  # RL runs, whatever SFT learned
-PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
-                    for name, cls in registry().items()}
-# the GPU preset's shapes at a few minutes (benchmarks/gpu_smoke.sh): every stage runs, learning is not the point
-PRESETS["gpu-smoke"] = {task: replace(p, n_train=5000, n_small=1000, n_test=50, n_val=50, rl_steps=3, samples=4, evals=2,
-                                      rl_range=(0.0, 1.0), sft=[replace(r, steps=max(20, r.steps // 30)) for r in p.sft])
-                        for task, p in PRESETS["gpu"].items()}
 
 
 def read_rows(path):
@@ -382,25 +262,6 @@ def write_results(out, preset_name, presets, pipe):
     evaluate.save_json(os.path.join(out, "timings.json"), {"wall_s": round(sum(stages.values()), 1), "stages": stages})
     evaluate.save_json(os.path.join(out, "results.json"), results)
     return results
-
-
-def override(preset, assignments):
-    """The preset with FIELD=VALUE assignments applied (--set): lists of flags are split like a shell
-    line, other values read as JSON (numbers, lists, null). The lists of runs are not settable."""
-    for item in assignments:
-        name, eq, text = item.partition("=")
-        settable = [f for f in asdict(preset) if f not in ("sft", "rl")]
-        if not eq or name not in settable:
-            raise SystemExit(f"error: --set {item}: expected FIELD=VALUE with FIELD one of {', '.join(settable)}")
-        old = getattr(preset, name)
-        try:
-            value = shlex.split(text) if isinstance(old, list) and all(isinstance(x, str) for x in old) else json.loads(text)
-        except (ValueError, json.JSONDecodeError) as e:
-            raise SystemExit(f"error: --set {item}: {e}") from None
-        if old is not None and not (isinstance(value, type(old)) or isinstance(old, (float, tuple)) and isinstance(value, (int, list))):
-            raise SystemExit(f"error: --set {item}: {name} takes a {type(old).__name__}, like {json.dumps(old)}")
-        preset = replace(preset, **{name: tuple(value) if isinstance(old, tuple) else value})
-    return preset
 
 
 def model_shape(task, preset):

@@ -37,10 +37,12 @@ def test_the_gpu_preset_fits_an_hour_on_one_h100_by_its_plan(capsys):
 
 
 def test_the_cpu_plan_is_near_the_measured_cpu_run(capsys):
-    """The CPU preset took 1,013 s of stages (docs/cpu); its plan (which also counts the RL run the
-    pipeline skips) must land within a factor of two."""
+    """The plan of the CPU preset (which also counts the RL run the pipeline skips) lands within a
+    factor of two of the stage time the published run measured (docs/cpu/timings.json)."""
+    import json
+    measured = json.load(open(os.path.join(ROOT, "docs", "cpu", "timings.json")))["wall_s"] / 60
     _, minutes = total(capsys, ["--plan", "--assume-device", "cpu"])
-    assert 1013 / 60 / 2 <= minutes <= 1013 / 60 * 2
+    assert measured / 2 <= minutes <= measured * 2
 
 
 def test_gpu_smoke_script_parses_and_its_probes_run_on_a_cpu(capsys):

@@ -13,6 +13,7 @@ Kill points are chosen by which file is being written (the n-th write of a path 
 are the same on every machine and every run: the process kills itself mid-write, after the temporary
 file is written and before it is renamed, the worst moment for a file.
 """
+import dataclasses
 import errno
 import json
 import os
@@ -139,7 +140,7 @@ def test_preflight_checks_memory_disk_and_the_preset(monkeypatch):
     errors, summary = preflight.check("maze", preset, (1, 2, 32, None), ".", "cpu")
     assert errors == [] and "longest sampled sequence" in summary
     monkeypatch.setattr(preflight, "free_memory", lambda device: 10_000)
-    errors, _ = preflight.check("maze", reproduce.replace(preset, n_small=10_000), (1, 2, 32, None), ".", "cpu")
+    errors, _ = preflight.check("maze", dataclasses.replace(preset, n_small=10_000), (1, 2, 32, None), ".", "cpu")
     assert any(e.startswith("maze/data: n_small 10000") for e in errors)
     assert any(e.startswith("maze/sft_dfs: needs about") and "Lower its batch" in e for e in errors)
 
