@@ -125,6 +125,12 @@ def test_a_changed_setting_is_refused_naming_it_and_the_run_stays_whole(straight
     assert open(straight / "results.json", "rb").read() == before
 
 
+def test_output_of_other_code_is_refused_too(straight, monkeypatch):
+    monkeypatch.setattr(reproduce, "code_version", lambda: "0123456789ab")
+    with pytest.raises(SystemExit, match=r"other settings \(code: \"[0-9a-f]{12}\" -> \"0123456789ab\"\)"):
+        reproduce.main([*ARGS, "--out", str(straight)])
+
+
 def test_preflight_fails_before_any_stage_naming_stage_setting_and_fix(tmp_path):
     """(It takes seconds: it searches a sample of 40 problems. Timed in docs/robustness.md, not here.)"""
     with pytest.raises(SystemExit, match=r"maze/sft_dfs: --block-size 16 is shorter than a sampled dfs sequence "
