@@ -39,6 +39,7 @@ import linearize
 from checkpoint import load_checkpoint, model_from_checkpoint, task_of
 from distributed import global_sum, set_threads
 from files import atomic_write
+from model import autocast_ctx
 from search import ALGOS, needs_search, run_search
 from tasks import ProblemError, load_problems
 
@@ -102,9 +103,10 @@ def complete(model, vocab, prompts, temperature=0.0, top_k=None, batch_size=64, 
         for b, p in enumerate(chunk):
             idx[b, T - len(p):] = torch.tensor(p)
         budget = model.config.block_size - T if max_new_tokens is None else min(max_new_tokens, model.config.block_size - T)
-        toks, logps, lens = model.generate(idx.to(device), budget, temperature=temperature, top_k=top_k,
-                                           eos_id=vocab.eos, pad_id=vocab.pad, prompt_lens=[len(p) for p in chunk],
-                                           generator=gen)
+        with autocast_ctx(device):  # bf16 on a GPU, and so a bf16 KV cache; nothing on a CPU
+            toks, logps, lens = model.generate(idx.to(device), budget, temperature=temperature, top_k=top_k,
+                                               eos_id=vocab.eos, pad_id=vocab.pad, prompt_lens=[len(p) for p in chunk],
+                                               generator=gen)
         for b in range(len(chunk)):
             n = int(lens[b])
             outs.append((toks[b, :n].tolist(), logps[b, :n]))

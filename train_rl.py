@@ -38,7 +38,7 @@ import runlog
 from checkpoint import config_differences, load_checkpoint, model_from_checkpoint, save_checkpoint, task_of
 from distributed import finish_distributed, gather_shards, global_sum, init_distributed, set_threads
 from evaluate import complete, encode_prompts, evaluate, summarize
-from model import pick_device
+from model import autocast_ctx, pick_device
 from tasks import ProblemError, load_problems
 
 
@@ -114,7 +114,9 @@ def sequences(prompts, completions, pad_id):
 
 
 def completion_logprobs(model, x, y, mask):
-    return model.token_logprobs(x, y) * mask
+    """log p of each completion token (0 elsewhere), in fp32; the matmuls in bf16 on a GPU."""
+    with autocast_ctx(x.device.type):
+        return model.token_logprobs(x, y) * mask
 
 
 def update(model, optimizer, loss, grad_clip, world):
