@@ -2,7 +2,7 @@
 Presets: every setting of the experiment, per task, in one place, each number with its reason.
 
 A preset is a small dataclass per task: the problem size, the training data, the models (SFT runs
-and RL runs from them), the test set's size and the evaluation's. `cpu` is the main job (20 minutes on
+and RL runs from them), the test set's size and the evaluation's. `cpu` is the main job (~18 minutes on
 2 cores), `cpu-long` adds what does not fit there, `gpu` is the one-GPU version at the peers' scale
 (sized by `reproduce.py --plan`), `smoke` and `gpu-smoke` are the same pipeline at toy size for the
 tests and a short GPU slot. `--set FIELD=VALUE` changes one field from the command line (`override`).
@@ -32,7 +32,7 @@ class RLRun:
 
 @dataclass
 class Preset:
-    """One task's pipeline; see the README for how each number was chosen (pilot table)."""
+    """One task's pipeline; how each number was chosen: docs/design.md (the pilot table)."""
     generate: list       # search.py flags that set the problem size
     trace: str           # the search algorithm the trace models imitate
     trace_flags: list    # search.py trace flags (e.g. --no-costs)
