@@ -166,8 +166,8 @@ class Device:
 
 
 DEVICES = {
-    # measured on the project's 2-core CPU (docs/benchmarks.md): model.GPT trains at 120-170 GFLOP/s;
-    # the 1M model decodes a batch of 32 at ~3.4 ms a step, about 1.5 ms of it fixed
+    # measured on the project's 2-core CPUs (docs/benchmarks.md): model.GPT trains at 130-260 GFLOP/s
+    # in fp32 depending on the host; the 1M model decodes a batch of 32 at ~3.4 ms a step, ~1.5 ms fixed
     "cpu": Device("this kind of 2-core CPU (rates measured)", 1.3e11, 3e10, 1.5, 16e9, 2),
     # ASSUMED, not measured (benchmarks/gpu_smoke.sh measures them): bf16 training at ~15 % of the
     # H100's 989 TFLOP/s (models this small use the card poorly); a decode step launch-bound at ~370

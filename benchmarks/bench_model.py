@@ -10,12 +10,13 @@ Ratios, not absolute numbers, are the point: both sides of each ratio run in the
 same device, so a slower machine or a busy moment moves both. Each timing is the fastest of several
 tries, since other work on the machine only ever adds time.
 
-The device changes the precision, as training does (model.autocast_ctx):
-- cpu: everything in fp32; the peak is an fp32 matmul (2048^3).
-- cuda: the training step's forward runs under bf16 autocast (tensor cores), so its peak is a bf16
-  matmul (8192^3, large enough to keep the GPU busy). Generation stays fp32, as evaluate.py and
-  train_rl.py sample. GPU work is asynchronous, so every timing synchronizes before and after.
-  Batches are larger, since the small CPU batches would leave a GPU mostly idle.
+Training is measured in both precisions on either device: fp32, and the forward pass under bf16
+autocast (as model.autocast_ctx trains on a GPU), each model against the baseline in the same
+precision and against a matmul peak measured in that precision (2048^3 on a CPU, 8192^3 on a GPU,
+large enough to keep it busy); a summary table sets them side by side, with the CPU's name and its
+native bf16 instructions (avx512_bf16, amx_bf16), since whether bf16 pays on a CPU depends on them.
+Generation runs as evaluate.py samples. GPU work is asynchronous, so every timing synchronizes
+before and after. Batches are larger on a GPU, since the small CPU batches would leave it idle.
 
     python benchmarks/bench_model.py [--device {cpu,cuda}] [--threads N] [--quick]
 """
@@ -27,10 +28,11 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from contextlib import nullcontext
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from model import GPT, GPTConfig, autocast_ctx  # noqa: E402
+from model import GPT, GPTConfig  # noqa: E402
 
 
 class TorchBaseline(nn.Module):
@@ -89,9 +91,14 @@ def best_time(fn, reps, device):
     return best
 
 
-def train_step(model, opt, x, y, device):
+def precision(device, dtype):
+    """The forward pass's context: bf16 autocast (backward and step stay outside, as in training), or fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if dtype == 'bf16' else nullcontext()
+
+
+def train_step(model, opt, x, y, device, dtype):
     def step():
-        with autocast_ctx(device):  # bf16 on cuda, nothing on cpu; backward and step outside, as in training
+        with precision(device, dtype):
             _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -99,7 +106,7 @@ def train_step(model, opt, x, y, device):
     return step
 
 
-def bench_training(name, cfg, batch, warmup, rounds, device):
+def bench_training(name, cfg, batch, warmup, rounds, device, dtype):
     torch.manual_seed(0)
     models = {'model.GPT': GPT(cfg).to(device), 'nn.TransformerEncoderLayer': TorchBaseline(cfg).to(device)}
     x = torch.randint(0, cfg.vocab_size, (batch, cfg.block_size), device=device)
@@ -107,12 +114,13 @@ def bench_training(name, cfg, batch, warmup, rounds, device):
     steps = {}
     for label, m in models.items():
         # identical fused AdamW and decay split for both, so only the model differs
-        steps[label] = train_step(m.train(), GPT.configure_optimizers(m, 0.1, 3e-4, (0.9, 0.95)), x, y, device)
+        steps[label] = train_step(m.train(), GPT.configure_optimizers(m, 0.1, 3e-4, (0.9, 0.95)), x, y, device, dtype)
         for _ in range(warmup):
             steps[label]()
     # the peak: one big matmul in the precision the training matmuls use, timed between the training
     # steps under the same conditions
-    n_mm, mm_dtype = (8192, torch.bfloat16) if device.type == 'cuda' else (2048, torch.float32)
+    n_mm = 8192 if device.type == 'cuda' else 2048
+    mm_dtype = torch.bfloat16 if dtype == 'bf16' else torch.float32
     a = torch.randn(n_mm, n_mm, device=device, dtype=mm_dtype)
     b = torch.randn(n_mm, n_mm, device=device, dtype=mm_dtype)
     steps['matmul'] = lambda: a @ b
@@ -124,16 +132,16 @@ def bench_training(name, cfg, batch, warmup, rounds, device):
     base = models['nn.TransformerEncoderLayer']
     assert n == sum(p.numel() for p in base.parameters()) - base.wpe.weight.numel(), 'architectures differ'
     flops_per_token = 6 * n + 12 * cfg.n_layer * cfg.n_embd * cfg.block_size
-    print(f'\n[train] {name}: {n / 1e6:.2f}M params (excl. wpe), {cfg.n_layer}L x {cfg.n_embd} x {cfg.n_head}h, '
+    print(f'\n[train] {name} in {dtype}: {n / 1e6:.2f}M params (excl. wpe), {cfg.n_layer}L x {cfg.n_embd} x {cfg.n_head}h, '
           f'batch {batch} x {cfg.block_size}, FLOP/token = 6N + 12*L*C*T = {flops_per_token / 1e6:.1f}M')
     peak = 2 * n_mm ** 3 / times.pop('matmul')
-    precision = 'bf16' if mm_dtype == torch.bfloat16 else 'fp32'
-    print(f'  {precision} matmul peak ({n_mm}^3, best of {rounds}): {peak / 1e9:.1f} GFLOP/s')
+    print(f'  {dtype} matmul peak ({n_mm}^3, best of {rounds}): {peak / 1e9:.1f} GFLOP/s')
     print(f'  {"model":<28}{"tok/s":>10}{"GFLOP/s":>10}{"of peak":>9}')
     tok_s = {label: batch * cfg.block_size / t for label, t in times.items()}
     for label, r in tok_s.items():
         print(f'  {label:<28}{r:>10.0f}{r * flops_per_token / 1e9:>10.1f}{r * flops_per_token / peak:>9.1%}')
     print(f'  ratio model.GPT / baseline: {tok_s["model.GPT"] / tok_s["nn.TransformerEncoderLayer"]:.2f}x')
+    return tok_s["model.GPT"], tok_s["nn.TransformerEncoderLayer"], tok_s["model.GPT"] * flops_per_token / peak
 
 
 def bench_generation(cfg, batch, new_tokens, reps, device):
@@ -176,23 +184,37 @@ def main():
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     if device.type == 'cuda':
-        print(f'torch {torch.__version__}, {torch.cuda.get_device_name(device)}, bf16 autocast training')
+        print(f'torch {torch.__version__}, {torch.cuda.get_device_name(device)}')
     else:
-        print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 CPU')
+        print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_name()}')
     small = GPTConfig(block_size=256, vocab_size=1100, n_layer=4, n_head=4, n_embd=128)
     large = GPTConfig(block_size=256, vocab_size=1100, n_layer=6, n_head=6, n_embd=384)
     # generation needs 48 + 256 positions; the extra position embeddings cost nothing per token
     gen = GPTConfig(**{**vars(small), 'block_size': 512})
     # batches per device: (0.9M training, 10M training, generation); a GPU needs far more rows to be busy
     quick_batch, full_batch = ((64, 32, 128), (128, 64, 128)) if device.type == 'cuda' else ((8, 2, 32), (16, 4, 32))
-    if args.quick:
-        bench_training('0.9M', small, batch=quick_batch[0], warmup=2, rounds=3, device=device)
-        bench_training('10M', large, batch=quick_batch[1], warmup=1, rounds=3, device=device)
-        bench_generation(gen, batch=quick_batch[2], new_tokens=32, reps=2, device=device)
-    else:
-        bench_training('0.9M', small, batch=full_batch[0], warmup=3, rounds=8, device=device)
-        bench_training('10M', large, batch=full_batch[1], warmup=2, rounds=6, device=device)
-        bench_generation(gen, batch=full_batch[2], new_tokens=256, reps=3, device=device)
+    batch, (warmup, rounds) = (quick_batch, (1, 3)) if args.quick else (full_batch, (2, 6))
+    table = []
+    for name, cfg, b in (('0.9M', small, batch[0]), ('10M', large, batch[1])):
+        for dtype in ('fp32', 'bf16'):  # side by side, each against the baseline in the same precision
+            table.append((name, dtype, *bench_training(name, cfg, b, warmup, rounds, device, dtype)))
+    print(f'\n[train, summary] {"model":<6}{"dtype":>6}{"model.GPT tok/s":>17}{"baseline tok/s":>16}{"ratio":>7}{"MFU":>7}')
+    for name, dtype, ours, base, mfu in table:
+        print(f'{"":17}{name:<6}{dtype:>6}{ours:>17.0f}{base:>16.0f}{ours / base:>6.2f}x{mfu:>7.1%}')
+    for name in ('0.9M', '10M'):
+        fp32, bf16 = (next(t[2] for t in table if t[:2] == (name, d)) for d in ('fp32', 'bf16'))
+        print(f'{"":17}{name}: bf16 trains at {bf16 / fp32:.2f}x the fp32 tokens/s')
+    bench_generation(gen, batch=batch[2], new_tokens=32 if args.quick else 256, reps=2 if args.quick else 3, device=device)
+
+
+def cpu_name():
+    try:
+        line = next(l for l in open('/proc/cpuinfo') if l.startswith('model name'))
+        flags = next(l for l in open('/proc/cpuinfo') if l.startswith('flags')).split()
+        bf16 = [f for f in ('avx512_bf16', 'amx_bf16') if f in flags]
+        return f"{line.split(':', 1)[1].strip()} ({', '.join(bf16) or 'no native bf16'})"
+    except (OSError, StopIteration):
+        return 'unknown'
 
 if __name__ == '__main__':
     main()
