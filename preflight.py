@@ -55,19 +55,19 @@ def data_flags(name, trace, trace_flags):
     return [["--algo", name, *trace_flags]]
 
 
-def sample_lengths(task, preset, seed, part="all"):
-    """{training format: the token lengths of SAMPLE problems}: of the whole sequence (part "all":
-    prompt, trace, end) or of what a model generates (part "trace": trace and end). Raises ValueError
+def sample_lengths(task, preset, seed):
+    """Two dicts {training format: token lengths of SAMPLE problems}: of the whole sequences (prompt,
+    trace, end: what training sees) and of what a model generates (trace and end). Raises ValueError
     when a token is outside the task's vocabulary."""
     task_cls = get_task(task)
     vocab = linearize.build_vocab(task_cls)
-    lengths = {}
+    whole, generated = {}, {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         problems = os.path.join(tmp, "problems.jsonl")
         search.main(["--task", task, "--generate", str(SAMPLE), "--split", "train", "--seed", str(seed * 1000 + 99),
                      "--out", problems, *preset.generate])
         for name in sorted({run.data.removesuffix("_small") for run in preset.sft}):
-            lengths[name] = []
+            whole[name], generated[name] = [], []
             for k, flags in enumerate(data_flags(name, preset.trace, preset.trace_flags)):
                 path = os.path.join(tmp, f"{name}{k}.jsonl")
                 search.main(["--task", task, "--problems", problems, "--out", path, "--workers", "1", *flags])
@@ -75,9 +75,17 @@ def sample_lengths(task, preset, seed, part="all"):
                 def measure(row):
                     prompt, trace = linearize.prompt_tokens(task_cls(row)), row["trace"].split() + [linearize.EOS]
                     vocab.encode(prompt + trace)
-                    lengths[name].append(len(trace) + (len(prompt) if part == "all" else 0))
+                    whole[name].append(len(prompt) + len(trace))
+                    generated[name].append(len(trace))
                 read_jsonl(path, measure)
-    return lengths
+    return whole, generated
+
+
+def context_length(whole, block_size):
+    """The context a model trained on the sampled data gets: --block-size, or the trainer's rule
+    (the longest sequence rounded up to 64) on the sample's longest plus a quarter, since a sample of
+    SAMPLE problems under-states the longest of thousands."""
+    return block_size or 64 * math.ceil(max(max(v) for v in whole.values()) * 1.25 / 64)
 
 
 def training_bytes(rows, length, n_layer, n_embd, vocab_size):
@@ -120,10 +128,10 @@ def check(task, preset, shape, out, device, seed=0):
     if device == "mps" and not torch.backends.mps.is_available():
         return errors + [f"{task}: device mps is not available here. Leave --device out to use the CPU."], ""
     try:
-        lengths = sample_lengths(task, preset, seed)
+        sample = sample_lengths(task, preset, seed)
     except (ValueError, SystemExit) as e:
         return errors + [f"{task}/data: the sampled training data cannot be encoded: {e}"], ""
-    block_size = shape[3]
+    block_size, lengths = shape[3], sample[0]
     for run in preset.sft:
         sampled = max(lengths[run.data.removesuffix("_small")]) - 1  # the model's input is all but the last token
         if block_size and sampled > block_size:
@@ -131,7 +139,7 @@ def check(task, preset, shape, out, device, seed=0):
                           f"({sampled} tokens). Raise it to at least {64 * math.ceil(sampled * 1.25 / 64)} "
                           f"(a sample under-states the longest), or leave it out to size it from the data.")
     # memory: each stage's peak, from the same plan that --plan prints
-    stages = plan(task, preset, shape, DEVICES["h100" if device.startswith("cuda") else "cpu"], seed, lengths)
+    stages = plan(task, preset, shape, DEVICES["h100" if device.startswith("cuda") else "cpu"], seed, sample)
     free = free_memory(device)
     for name, _, _, peak, _ in stages:
         if peak > free:
@@ -182,14 +190,13 @@ def batch_longest(lengths, batch, draws=200):
     return sum(max(rng.choices(lengths, k=batch)) for _ in range(draws)) / draws
 
 
-def plan(task, preset, shape, dev, seed=0, lengths=None):
+def plan(task, preset, shape, dev, seed=0, sample=None):
     """[(stage, tokens, FLOPs, peak bytes, seconds)] for one task's preset on device `dev`, from
-    a sample of its data (`lengths`: sample_lengths, if already drawn)."""
+    a sample of its data (`sample`: what sample_lengths returned, if already drawn)."""
     n_layer, _, n_embd, block_size = shape
-    lengths = lengths or sample_lengths(task, preset, seed)
-    generated = sample_lengths(task, preset, seed, "trace")
+    lengths, generated = sample or sample_lengths(task, preset, seed)
     vocab_size = len(linearize.build_vocab(get_task(task)))
-    context = block_size or 64 * math.ceil(max(max(v) for v in lengths.values()) * 1.25 / 64)
+    context = context_length(lengths, block_size)
     params = parameter_count(n_layer, n_embd, vocab_size, context)
     train_per_token = lambda t: 6 * params + 12 * n_layer * t * n_embd
     decode_per_token = lambda t: 2 * params + 4 * n_layer * t * n_embd / 2  # (attention over half the length on average)
@@ -216,7 +223,7 @@ def plan(task, preset, shape, dev, seed=0, lengths=None):
         out.append((f"{task}/{run.name}", tokens, tokens * train_per_token(pad) + flops,
                     training_bytes(preset.batch_size, pad, n_layer, n_embd, vocab_size) + 16 * params,
                     tokens * train_per_token(pad) / dev.train_flops + secs))
-    data_of = {run.name: run.data for run in preset.sft}
+    data_of = preset.data_of()
     for run in preset.rl:
         rows = preset.rl_prompts * preset.rl_group
         steps = longest(data_of[run.init], rows)
@@ -227,12 +234,10 @@ def plan(task, preset, shape, dev, seed=0, lengths=None):
         peak = training_bytes(micro, steps, n_layer, n_embd, vocab_size) + rows * n_layer * 2 * steps * n_embd * 4
         out.append((f"{task}/{run.name}", preset.rl_steps * tokens, preset.rl_steps * (flops + update), peak + 16 * params,
                     preset.rl_steps * (secs + update / dev.train_flops) + evals))
-    models = [run.name for run in preset.sft] + [run.name for run in preset.rl]
     secs = tokens = flops = 0
-    for m in models:
+    for data in data_of.values():  # every model, evaluated
         rows = 2 * preset.n_test * (1 + preset.samples) + (2 * preset.n_test if preset.second_test else 0)
-        s, t, f = decode(rows, longest(data_of.get(m) or data_of[next(r.init for r in preset.rl if r.name == m)],
-                                       preset.eval_batch), preset.eval_batch)
+        s, t, f = decode(rows, longest(data, preset.eval_batch), preset.eval_batch)
         secs, tokens, flops = secs + s, tokens + t, flops + f
     out.append((f"{task}/evaluate", tokens, flops, preset.eval_batch * n_layer * 2 * context * n_embd * 4 + 4 * params, secs))
     return out

@@ -60,6 +60,11 @@ class Preset:
     decode_cap: float | None = None  # generate at most this many times the p99 length of the training traces
                                      # (None: up to the model's context, as on the CPU)
 
+    def data_of(self):
+        """{model: the training data it learned from}; an RL run's is its SFT init's."""
+        data = {run.name: run.data for run in self.sft}
+        return data | {run.name: data.get(run.init) for run in self.rl}
+
 
 def standard_runs(trace, steps, solution_steps, small=False, extra=()):
     """Solution-only, the trace model, its two controls (same steps), the data-size sweep (if small:

@@ -160,8 +160,7 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
         lengths = sorted(len(r["trace"].split()) + 1 for r in read_rows(p("data", f"{data}.jsonl")))
         return ["--max-new-tokens", str(math.ceil(preset.decode_cap * lengths[int(0.99 * (len(lengths) - 1))]))]
 
-    data_of = {run.name: run.data for run in preset.sft}  # the data each model learned from
-    data_of |= {run.name: data_of.get(run.init) for run in preset.rl}
+    data_of = preset.data_of()
 
     def rl(run):
         def fn():

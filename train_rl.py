@@ -240,7 +240,7 @@ def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, de
             logp = completion_logprobs(model, x[s], y[s], mask[s])
             part = policy_loss(logp, old_logp[s], adv[s], mask[s], cfg.clip, None if ref_logp is None else ref_logp[s],
                                cfg.kl, cfg.norm)
-            (part * w.item() if len(parts) > 1 else part).backward()
+            (part * w.item()).backward()  # (one part: w is exactly 1.0, and so is the gradient's scale)
             loss += part.item() * w.item()
             if ref_logp is not None:
                 kl_sum += (kl_k3(logp.detach(), ref_logp[s]) * mask[s]).sum().item()

@@ -36,10 +36,9 @@ def shapes(task, small):
     vocab = len(linearize.build_vocab(get_task(task)))
     if small:
         return GPTConfig(block_size=128, vocab_size=vocab, n_layer=1, n_head=2, n_embd=32), preset, 64, 32
-    lengths = preflight.sample_lengths(task, preset, 0)
-    trace = preflight.sample_lengths(task, preset, 0, "trace")[preset.trace]
-    longest = max(max(v) for v in lengths.values())
-    block = 64 * -(-int(longest * 1.25) // 64)
+    lengths, generated = preflight.sample_lengths(task, preset, 0)
+    trace = generated[preset.trace]
+    block = preflight.context_length(lengths, None)
     pad = int(preflight.batch_longest(lengths[preset.trace], preset.batch_size))
     steps = int(preset.decode_cap * sorted(trace)[int(0.99 * (len(trace) - 1))])
     a = reproduce.model_shape(task, preset)
