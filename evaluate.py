@@ -90,9 +90,10 @@ def encode_prompts(vocab, task_cls, problems):
 
 @torch.no_grad()
 def complete(model, vocab, prompts, temperature=0.0, top_k=None, batch_size=64, seed=0, device="cpu",
-             max_new_tokens=None):
+             max_new_tokens=None, dtype="auto"):
     """Continue each prompt (a list of token ids) once. Returns (generated ids, their log-probs) per
-    prompt, cut after <eos>. Prompts are batched left-padded, as model.generate expects."""
+    prompt, cut after <eos>. Prompts are batched left-padded, as model.generate expects. dtype: as in
+    model.autocast_ctx (bf16 also makes the KV cache bf16)."""
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     outs = []
@@ -103,7 +104,7 @@ def complete(model, vocab, prompts, temperature=0.0, top_k=None, batch_size=64, 
         for b, p in enumerate(chunk):
             idx[b, T - len(p):] = torch.tensor(p)
         budget = model.config.block_size - T if max_new_tokens is None else min(max_new_tokens, model.config.block_size - T)
-        with autocast_ctx(device):  # bf16 on a GPU, and so a bf16 KV cache; nothing on a CPU
+        with autocast_ctx(device, dtype):
             toks, logps, lens = model.generate(idx.to(device), budget, temperature=temperature, top_k=top_k,
                                                eos_id=vocab.eos, pad_id=vocab.pad, prompt_lens=[len(p) for p in chunk],
                                                generator=gen)
@@ -118,22 +119,22 @@ def score(task, vocab, ids):
     return linearize.parse(task, vocab.decode(ids))
 
 
-def greedy_counts(model, vocab, task_cls, problems, device="cpu"):
+def greedy_counts(model, vocab, task_cls, problems, device="cpu", dtype="auto"):
     """Greedy decoding on `problems`: counts of correct answers, answers emitted, legal and all trace
     clauses (sums, so that shards of a problem set add up)."""
-    outs = complete(model, vocab, encode_prompts(vocab, task_cls, problems), temperature=0.0, device=device)
+    outs = complete(model, vocab, encode_prompts(vocab, task_cls, problems), temperature=0.0, device=device, dtype=dtype)
     parsed = [score(task_cls(p), vocab, ids) for p, (ids, _) in zip(problems, outs)]
     return {"n": len(problems), "correct": sum(p.correct for p in parsed),
             "answered": sum(p.answer is not None for p in parsed),
             "legal_steps": sum(p.legal_steps for p in parsed), "steps": sum(p.steps for p in parsed)}
 
 
-def sharded_greedy_stats(model, vocab, task_cls, problems, device, rank, world):
+def sharded_greedy_stats(model, vocab, task_cls, problems, device, rank, world, dtype="auto"):
     """Held-out greedy accuracy, answer rate and legal-step rate (as in the learned gate), with the
     problems split across ranks (rank r takes every world-th one) and the counts summed: N processes
     evaluate N times faster, and every rank gets the numbers one process would compute."""
     shard = problems[rank::world]
-    counts = greedy_counts(model, vocab, task_cls, shard, device) if shard else {}
+    counts = greedy_counts(model, vocab, task_cls, shard, device, dtype) if shard else {}
     total = {k: global_sum(counts.get(k, 0), world) for k in ("n", "correct", "answered", "legal_steps", "steps")}
     n = max(1, total["n"])
     return {"val_acc": total["correct"] / n, "val_answer_rate": total["answered"] / n,
@@ -154,7 +155,7 @@ def _per_problem(what, task, problem, compute):
 
 
 def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
-             device="cpu", seed=0, batch_size=64, max_new_tokens=None):
+             device="cpu", seed=0, batch_size=64, max_new_tokens=None, dtype="auto"):
     """All metrics for one model on one problem set, plus per-problem records for --compare."""
     from tqdm import tqdm
     prompts = encode_prompts(vocab, task_cls, problems)
@@ -162,14 +163,15 @@ def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 
     if longest >= model.config.block_size:
         raise ValueError(f"a prompt of {longest} tokens does not fit the checkpoint's block_size "
                          f"{model.config.block_size}: these problems are larger than the model was trained on")
-    greedy = complete(model, vocab, prompts, 0.0, batch_size=batch_size, device=device, max_new_tokens=max_new_tokens)
+    greedy = complete(model, vocab, prompts, 0.0, batch_size=batch_size, device=device, max_new_tokens=max_new_tokens,
+                      dtype=dtype)
     sampled = []
     if n:
         flat = [p for p in prompts for _ in range(n)]
         for s in tqdm(range(0, len(flat), batch_size * 4), desc="sampling", disable=len(flat) < 1000):
             sampled += complete(model, vocab, flat[s:s + batch_size * 4], temperature, batch_size=batch_size,
                                 max_new_tokens=max_new_tokens,
-                                seed=seed + s, device=device)
+                                seed=seed + s, device=device, dtype=dtype)
     rows = []
     for i, problem in enumerate(problems):
         task = task_cls(problem)
@@ -341,6 +343,9 @@ def main(argv=None):
                    help="cap on generated tokens per sample (default: the model's context; an output cut short is wrong)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
+    p.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="decoding precision; auto: bf16 on a CUDA GPU, fp32 on a CPU (where bf16 decodes at "
+                        "0.9-1.2x fp32 at these batch sizes, docs/benchmarks.md)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="paired comparison of two result files")
@@ -354,7 +359,7 @@ def main(argv=None):
         return res
     if not args.ckpt or not args.problems:
         p.error("give --ckpt and --problems (or --compare)")
-    from model import pick_device
+    from model import pick_device, resolve_dtype
     device = args.device or pick_device()
     set_threads(device, args.threads)
     ckpt = load_checkpoint(args.ckpt)
@@ -368,7 +373,8 @@ def main(argv=None):
     ks = [int(k) for k in args.k.split(",")]
     try:
         res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks, [float(t) for t in args.tau.split(",")],
-                       [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size, args.max_new_tokens)
+                       [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size, args.max_new_tokens,
+                       resolve_dtype(args.dtype, device)[0])
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res

@@ -59,6 +59,7 @@ class Preset:
     eval_batch: int = 256           # rows decoded together in evaluation
     decode_cap: float | None = None  # generate at most this many times the p99 length of the training traces
                                      # (None: up to the model's context, as on the CPU)
+    dtype: str = "auto"             # train_sft/train_rl/evaluate --dtype (auto: bf16 where measured faster)
 
     def data_of(self):
         """{model: the training data it learned from}; an RL run's is its SFT init's."""
@@ -141,8 +142,9 @@ PRESETS["gpu-smoke"] = {task: replace(p, n_train=5000, n_small=1000, n_test=50, 
 
 
 def override(preset, assignments):
-    """The preset with FIELD=VALUE assignments applied (--set): lists of flags are split like a shell
-    line, other values read as JSON (numbers, lists, null). The lists of runs are not settable."""
+    """The preset with FIELD=VALUE assignments applied (--set): text fields take the text, lists of flags
+    are split like a shell line, other values read as JSON (numbers, lists, null). The lists of runs
+    are not settable."""
     for item in assignments:
         name, eq, text = item.partition("=")
         settable = [f for f in asdict(preset) if f not in ("sft", "rl")]
@@ -150,7 +152,12 @@ def override(preset, assignments):
             raise SystemExit(f"error: --set {item}: expected FIELD=VALUE with FIELD one of {', '.join(settable)}")
         old = getattr(preset, name)
         try:
-            value = shlex.split(text) if isinstance(old, list) and all(isinstance(x, str) for x in old) else json.loads(text)
+            if isinstance(old, str):
+                value = text
+            elif isinstance(old, list) and all(isinstance(x, str) for x in old):
+                value = shlex.split(text)
+            else:
+                value = json.loads(text)
         except (ValueError, json.JSONDecodeError) as e:
             raise SystemExit(f"error: --set {item}: {e}") from None
         if old is not None and not (isinstance(value, type(old)) or isinstance(old, (float, tuple)) and isinstance(value, (int, list))):

@@ -91,12 +91,24 @@ def code_version():
     return digest.hexdigest()[:12]
 
 
+def sft_argv(task, preset, run, folder, seed):
+    """train_sft.py's flags for one of the preset's SFT runs; folder: the task's run folder."""
+    p = lambda *parts: os.path.join(folder, *parts)
+    every = str(math.ceil(run.steps / preset.evals))
+    return ["--task", task, "--data", p("data", f"{run.data}.jsonl"), "--val", p("data", "val.jsonl"),
+            "--out", p(run.name), "--max-steps", str(run.steps), "--batch-size", str(preset.batch_size),
+            "--lr", str(preset.lr), "--warmup", str(min(100, run.steps // 10)), "--seed", str(seed),
+            "--eval-every", every, "--eval-n", str(preset.n_val), "--ckpt-every", every, "--resume", "--quiet",
+            *preset.model]
+
+
 def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
     task_cls = get_task(task)
     d = os.path.join(out, task)
     p = lambda *parts: os.path.join(d, *parts)
     key = {"task": task, "seed": seed, "code": code_version(), **asdict(preset)}
-    common = (["--threads", str(threads)] if threads else []) + (["--device", device] if device else [])
+    common = (["--threads", str(threads)] if threads else []) + (["--device", device] if device else []) + \
+        ["--dtype", preset.dtype]
 
     def generate(n, split, s, path):
         search.main(["--task", task, "--generate", str(n), "--split", split, "--seed", str(seed * 1000 + s),
@@ -141,14 +153,7 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
     pipe.add(f"{task}/data", 10, key, make_data, p("data"))
 
     def sft(run):
-        def fn():
-            train_sft.train(train_sft.parse_args(
-                ["--task", task, "--data", p("data", f"{run.data}.jsonl"), "--val", p("data", "val.jsonl"),
-                 "--out", p(run.name), "--max-steps", str(run.steps), "--batch-size", str(preset.batch_size),
-                 "--lr", str(preset.lr), "--warmup", str(min(100, run.steps // 10)), "--seed", str(seed),
-                 "--eval-every", str(math.ceil(run.steps / preset.evals)), "--eval-n", str(preset.n_val),
-                 "--ckpt-every", str(math.ceil(run.steps / preset.evals)), "--resume", "--quiet", *preset.model, *common]))
-        return fn
+        return lambda: train_sft.train(train_sft.parse_args(sft_argv(task, preset, run, d, seed) + common))
 
     for run in preset.sft:  # the ETA's first guess: seconds per step measured on the CPU preset
         pipe.add(f"{task}/{run.name}", run.steps * (0.08 if run.kind == "solution" else 0.14), key, sft(run), p(run.name))

@@ -38,7 +38,7 @@ import runlog
 from checkpoint import config_differences, load_checkpoint, model_from_checkpoint, save_checkpoint, task_of
 from distributed import finish_distributed, gather_shards, global_sum, init_distributed, set_threads
 from evaluate import complete, encode_prompts, evaluate, summarize
-from model import autocast_ctx, pick_device
+from model import autocast_ctx, pick_device, resolve_dtype
 from tasks import ProblemError, load_problems
 
 
@@ -113,9 +113,9 @@ def sequences(prompts, completions, pad_id):
     return idx[:, :-1], idx[:, 1:], mask
 
 
-def completion_logprobs(model, x, y, mask):
-    """log p of each completion token (0 elsewhere), in fp32; the matmuls in bf16 on a GPU."""
-    with autocast_ctx(x.device.type):
+def completion_logprobs(model, x, y, mask, dtype="auto"):
+    """log p of each completion token (0 elsewhere), in fp32; the matmuls in `dtype` (model.autocast_ctx)."""
+    with autocast_ctx(x.device.type, dtype):
         return model.token_logprobs(x, y) * mask
 
 
@@ -165,6 +165,7 @@ class RLConfig:
     norm: str = "token"
     grad_clip: float = 1.0
     micro_batch: int | None = None  # rows per forward/backward in the update (None: all at once)
+    dtype: str = "auto"             # the forward passes' precision (model.autocast_ctx)
 
 
 def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
@@ -173,7 +174,8 @@ def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
     model.eval()
     flat = [p for p in prompts for _ in range(cfg.group)]
     outs = complete(model, vocab, flat, cfg.temperature, batch_size=len(flat), device=device,
-                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)), max_new_tokens=cfg.max_new_tokens)
+                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)), max_new_tokens=cfg.max_new_tokens,
+                    dtype=cfg.dtype)
     completions = [ids for ids, _ in outs]
     judged = [reward_fn(i // cfg.group, ids) for i, ids in enumerate(completions)]
     rewards = torch.tensor([r for r, _, _ in judged], dtype=torch.float32)
@@ -205,7 +207,7 @@ def expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, gene
     x, y, mask = sequences([flat[i] for i in rows], [completions[i] for i in rows], vocab.pad)
     x, y, mask = x.to(device), y.to(device), mask.to(device) & bool(keep)
     for _ in range(cfg.ppo_epochs):
-        logp = completion_logprobs(model, x, y, mask)
+        logp = completion_logprobs(model, x, y, mask, cfg.dtype)
         loss = -(logp.sum() / mask.sum().clamp(min=1))
         stats["grad_norm"] = update(model, optimizer, loss, cfg.grad_clip, world)
     stats["loss"] = loss.item()
@@ -230,14 +232,14 @@ def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, de
     weights = [(mask[s].sum() if cfg.norm == "token" else torch.tensor(len(mask[s]))) / total for s in parts]
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     with torch.no_grad():
-        old_logp = torch.cat([completion_logprobs(model, x[s], y[s], mask[s]) for s in parts])
-        ref_logp = torch.cat([completion_logprobs(ref, x[s], y[s], mask[s]) for s in parts]) if ref is not None else None
+        old_logp = torch.cat([completion_logprobs(model, x[s], y[s], mask[s], cfg.dtype) for s in parts])
+        ref_logp = torch.cat([completion_logprobs(ref, x[s], y[s], mask[s], cfg.dtype) for s in parts]) if ref is not None else None
     epochs = cfg.ppo_epochs if cfg.algo == "grpo" else 1
     for _ in range(epochs):
         optimizer.zero_grad(set_to_none=True)
         loss, kl_sum = 0.0, 0.0
         for s, w in zip(parts, weights):
-            logp = completion_logprobs(model, x[s], y[s], mask[s])
+            logp = completion_logprobs(model, x[s], y[s], mask[s], cfg.dtype)
             part = policy_loss(logp, old_logp[s], adv[s], mask[s], cfg.clip, None if ref_logp is None else ref_logp[s],
                                cfg.kl, cfg.norm)
             (part * w.item()).backward()  # (one part: w is exactly 1.0, and so is the gradient's scale)
@@ -290,6 +292,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", default=None)
+    p.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="precision of sampling and the update; auto: bf16 on a CUDA GPU, fp32 on a CPU "
+                        "(RL is mostly decoding, which bf16 does not speed up there; docs/benchmarks.md)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -328,11 +333,14 @@ def train(args):
         print(f"skipped {skipped + skipped_val} malformed problem lines")
     val = val[:args.eval_n] if val else None
     model, vocab = model_from_checkpoint(init, device)
+    dtype, why = resolve_dtype(args.dtype, device)
+    if rank == 0:
+        print(f"precision {dtype} ({why})")
     # the frozen starting model: the KL penalty's anchor, and in any case the yardstick of how far RL moved
     ref = model_from_checkpoint(init, device)[0].eval()
     ref.requires_grad_(False)
     cfg = RLConfig(args.algo, args.group, args.temperature, args.max_new_tokens, args.rloo, not args.no_std,
-                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip, args.micro_batch)
+                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip, args.micro_batch, dtype)
     prompts = encode_prompts(vocab, task_cls, problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     step = 0
@@ -368,7 +376,7 @@ def train(args):
         ks = [k for k in (1, 8, 32, 64) if k <= args.eval_samples]
         shard = val[rank::world]
         rows = evaluate(model, vocab, task_cls, shard, n=args.eval_samples, temperature=1.0, ks=ks, algos=(),
-                        device=device, seed=args.seed + rank)["per_problem"] if shard else []
+                        device=device, seed=args.seed + rank, dtype=dtype)["per_problem"] if shard else []
         res = summarize(gather_shards(rows, len(val), rank, world), ks)
         row = {"step": step, "val_acc": res["greedy_acc"], "val_legal_step_rate": res["legal_step_rate"],
                **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
