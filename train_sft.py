@@ -12,9 +12,10 @@ Sequences are stored as one flat uint16 array plus offsets (a 500k-problem datas
 MB, not tens of GB of Python lists). A batch is a random draw of whole sequences, padded to the
 longest; the draw is a pure function of (seed, step), so a resumed run sees exactly the batches an
 uninterrupted one would. Optimization is AdamW with linear warm-up and cosine decay, gradients
-clipped. Every `--eval-every` steps the model is run greedily on held-out problems and scored by the
-strict verifier. Checkpoints hold model, optimizer, config, vocabulary, step and RNG state, are
-written atomically and loaded with weights_only=True.
+clipped; `--dtype auto` runs the forward pass in bf16 only where one timed batch says it is faster
+(model.resolve_dtype). Every `--eval-every` steps the model is run greedily on held-out problems and
+scored by the strict verifier. Checkpoints hold model, optimizer, config, vocabulary, step, precision
+and RNG state, are written atomically and loaded with weights_only=True.
 
 Launched with torchrun, the same script runs DistributedDataParallel (NCCL on GPUs, gloo on CPUs):
 each rank takes its slice of every global batch, the loss is normalized by the global token count so

@@ -5,8 +5,8 @@ The README is the contract, so it is tested like code:
 - every `python SCRIPT.py ...` command in the README and docs/ uses only flags the script has;
 - the first experiment runs as written, at toy size (same commands, smaller numbers);
 - every result row in the README is a row of the run's own report, every number with three decimals
-  (the peers' aside) is one the runs wrote, and the report's tables are what report.py makes of
-  results.json.
+  (the peers' aside) is one the runs or benchmarks/bench_learn.py wrote, and the report's tables are
+  what report.py makes of results.json.
 """
 import importlib
 import importlib.util
@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md")).read()
 SCRIPTS = ["search.py", "linearize.py", "train_sft.py", "train_rl.py", "evaluate.py", "report.py", "reproduce.py",
            "tools/make_assignments.py", "benchmarks/bench_model.py", "benchmarks/bench_search.py",
-           "benchmarks/bench_memory.py"]
+           "benchmarks/bench_memory.py", "benchmarks/bench_learn.py"]
 RUNS = ["docs/cpu", "docs/cpu-countdown"]
 
 
@@ -123,6 +123,7 @@ def test_readme_result_rows_are_rows_of_the_runs_report():
 def test_every_three_decimal_number_in_the_readme_was_written_by_a_run():
     written = "".join(open(os.path.join(ROOT, r, "report.md")).read() for r in RUNS)
     written += open(os.path.join(ROOT, "docs", "first-experiment.md")).read()
+    written += "".join(open(os.path.join(ROOT, "docs", "bench-learn", f)).read() for f in ("compare.txt", "batches.txt"))
     ours = README.split("## The peers it stands on")[0]  # (the peers' own numbers are quoted from their papers)
     missing = [n for n in re.findall(r"(?<![\d.])[+-]?\d\.\d{3}(?!\d)", ours) if n not in written]
     assert missing == []
