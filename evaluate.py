@@ -122,7 +122,8 @@ def score(task, vocab, ids):
 def greedy_counts(model, vocab, task_cls, problems, device="cpu", dtype="auto"):
     """Greedy decoding on `problems`: counts of correct answers, answers emitted, legal and all trace
     clauses (sums, so that shards of a problem set add up)."""
-    outs = complete(model, vocab, encode_prompts(vocab, task_cls, problems), temperature=0.0, device=device, dtype=dtype)
+    outs = complete(model, vocab, encode_prompts(vocab, task_cls, problems), temperature=0.0, device=device,
+                    dtype=dtype)
     parsed = [score(task_cls(p), vocab, ids) for p, (ids, _) in zip(problems, outs)]
     return {"n": len(problems), "correct": sum(p.correct for p in parsed),
             "answered": sum(p.answer is not None for p in parsed),
@@ -344,8 +345,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="decoding precision; auto: bf16 on a CUDA GPU, fp32 on a CPU (where bf16 decodes at "
-                        "0.9-1.2x fp32 at these batch sizes, docs/benchmarks.md)")
+                   help="decoding precision; auto: bf16 on a CUDA GPU, fp32 on a CPU (where bf16 decoded at "
+                        "0.86-1.24x fp32 with 16-256 rows, docs/benchmarks.md)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="paired comparison of two result files")

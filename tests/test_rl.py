@@ -87,7 +87,7 @@ VOCAB = linearize.Vocab([linearize.PAD, linearize.BOS, linearize.EOS, linearize.
 
 @pytest.mark.parametrize("algo,extra", [("reinforce", {}), ("reinforce", {"rloo": True}),
                                         ("grpo", {"ppo_epochs": 2, "kl": 0.01}), ("grpo", {"use_std": False}),
-                                        ("expert-iteration", {})])
+                                        ("grpo", {"dtype": "bf16"}), ("expert-iteration", {})])
 def test_each_algorithm_learns_the_toy_problem(algo, extra):
     """The answer is one token out of eight; only "c" is rewarded. From about chance (1/8), each
     algorithm must push the expected reward above 0.9."""
