@@ -47,16 +47,18 @@ import runlog  # noqa: E402
 import train_sft  # noqa: E402
 from checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from distributed import set_threads  # noqa: E402
+from files import save_figure  # noqa: E402
 from model import GPT, GPTConfig, autocast_ctx, cpu_has_bf16  # noqa: E402
 from presets import PRESETS  # noqa: E402
 from stages import Pipeline  # noqa: E402
-from files import save_figure  # noqa: E402
 from tasks import get_task, load_problems  # noqa: E402
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     return (f"{cpu}, {torch.get_num_threads()} threads, native bf16: {'yes' if cpu_has_bf16() else 'no'}; "
             f"torch {torch.__version__}")
 
@@ -64,7 +66,7 @@ def machine():
 def make_data(task, preset, out, overwrite=False):
     """The preset's training, validation and test data (seed 0), made by reproduce.py's own data stage."""
     pipe = Pipeline(out, overwrite)
-    reproduce.add_stages(pipe, task, replace(preset, sft=[], rl=[]), out)
+    reproduce.add_stages(pipe, task, replace(preset, rl=[]), out)
     pipe.stages = [s for s in pipe.stages if s[0] == f"{task}/data"]  # the models are trained here, not there
     pipe.run()
     return os.path.join(out, task)
@@ -93,7 +95,7 @@ def learned_times(rows, data_legal):
     return (passed[0]["train_s"] if passed else None), reached["train_s"], final, evals[-1]["train_s"]
 
 
-def test_scores(folder, name, task_cls, problems):
+def score_on_test(folder, name, task_cls, problems):
     """Greedy accuracy of the final model on the test set: (all, needs search, direct) and the rows."""
     ckpt = load_checkpoint(os.path.join(folder, name, "ckpt.pt"))
     model, vocab = model_from_checkpoint(ckpt, "cpu")
@@ -166,7 +168,8 @@ def main(argv=None):
     p.add_argument("--preset", choices=list(PRESETS), default="cpu")
     p.add_argument("--task", default="maze")
     p.add_argument("--runs", nargs="*", default=None, help="the preset's SFT runs to train (default: its trace model)")
-    p.add_argument("--dtype", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"])
+    p.add_argument("--dtype", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"],
+                   help="precisions to train in; with several, each is compared with the first at every seed")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (the data stay seed 0's)")
     p.add_argument("--eval-every", type=int, default=100, help="validation checks every this many steps")
     p.add_argument("--batch-sizes", nargs="*", type=int, default=[], help="also train the trace model at these "
@@ -179,6 +182,8 @@ def main(argv=None):
                    "settings (the runs found there are still read, not retrained)")
     args = p.parse_args(argv)
     set_threads("cpu", args.threads)
+    if args.task not in PRESETS[args.preset]:
+        p.error(f"--task: the {args.preset} preset has {', '.join(PRESETS[args.preset])}")
     preset = PRESETS[args.preset][args.task]
     task_cls, runs = get_task(args.task), {r.name: r for r in preset.sft}
     trace_run = f"sft_{preset.trace}"
@@ -195,7 +200,7 @@ def main(argv=None):
         data = reproduce.read_rows(os.path.join(folder, "data", f"{run.data}.jsonl"))
         data_legal = None if run.kind == "solution" else evaluate.data_legal_rate(task_cls, data)
         gate_s, final_s, final_acc, total_s = learned_times(rows, data_legal)
-        acc, per_problem = test_scores(folder, name, task_cls, test)
+        acc, per_problem = score_on_test(folder, name, task_cls, test)
         used = load_checkpoint(os.path.join(folder, name, "ckpt.pt")).get("dtype", "?")
         res = dict(name=name, dtype=used, gate_s=gate_s, final_s=final_s, final_acc=final_acc, total_s=total_s,
                    test=acc, rows=per_problem, loss=smoothed(rows))
