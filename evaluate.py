@@ -39,7 +39,7 @@ import linearize
 from checkpoint import load_checkpoint, model_from_checkpoint, task_of
 from distributed import global_sum, set_threads
 from files import atomic_write
-from model import autocast_ctx
+from model import DTYPES, autocast_ctx
 from search import ALGOS, needs_search, run_search
 from tasks import ProblemError, load_problems
 
@@ -344,7 +344,7 @@ def main(argv=None):
                    help="cap on generated tokens per sample (default: the model's context; an output cut short is wrong)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
-    p.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="decoding precision; auto: bf16 on a CUDA GPU, fp32 on a CPU (where bf16 decoded at "
                         "0.86-1.24x fp32 with 16-256 rows, docs/benchmarks.md)")
     p.add_argument("--threads", type=int, default=None)

@@ -316,6 +316,7 @@ def bf16_speedups(step, rounds=3):
     return ratios
 
 
+DTYPES = ('auto', 'fp32', 'bf16')  # what --dtype accepts
 BF16_MARGIN = 1.2  # bf16 must be this much faster in every round: a choice near 1x would flip with noise
 
 

@@ -36,6 +36,7 @@ import torch
 
 import linearize
 import search
+from model import DTYPES
 from tasks import get_task, read_jsonl
 
 SAMPLE = 40  # problems: enough to see the long traces of a format, few enough to write in a second
@@ -120,8 +121,8 @@ def check(task, preset, shape, out, device, seed=0):
             errors.append(f"{task}/{run.name}: init {run.init!r} is not an SFT run of the preset ({', '.join(sorted(names))})")
     if any(run.data.endswith("_small") for run in preset.sft) and not 0 < preset.n_small <= preset.n_train:
         errors.append(f"{task}/data: n_small {preset.n_small} must lie in 1..n_train ({preset.n_train})")
-    if preset.dtype not in ("auto", "fp32", "bf16"):
-        errors.append(f"{task}: dtype {preset.dtype!r} must be auto, fp32 or bf16")
+    if preset.dtype not in DTYPES:
+        errors.append(f"{task}: dtype {preset.dtype!r} must be one of {', '.join(DTYPES)}")
     for run in preset.sft:
         if run.steps < preset.evals:
             errors.append(f"{task}/{run.name}: steps {run.steps} is fewer than evals {preset.evals}")

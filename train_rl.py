@@ -38,7 +38,7 @@ import runlog
 from checkpoint import config_differences, load_checkpoint, model_from_checkpoint, save_checkpoint, task_of
 from distributed import finish_distributed, gather_shards, global_sum, init_distributed, set_threads
 from evaluate import complete, encode_prompts, evaluate, summarize
-from model import autocast_ctx, pick_device, resolve_dtype
+from model import DTYPES, autocast_ctx, pick_device, resolve_dtype
 from tasks import ProblemError, load_problems
 
 
@@ -292,7 +292,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--device", default=None)
-    p.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="precision of sampling and the update; auto: bf16 on a CUDA GPU, fp32 on a CPU "
                         "(RL is mostly decoding, which bf16 does not speed up there; docs/benchmarks.md)")
     p.add_argument("--threads", type=int, default=None)

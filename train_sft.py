@@ -37,7 +37,7 @@ import runlog
 from checkpoint import check_compatible, config_differences, load_checkpoint, save_checkpoint
 from distributed import finish_distributed, global_sum, init_distributed, set_threads
 from evaluate import sharded_greedy_stats
-from model import GPT, GPTConfig, autocast_ctx, maybe_compile, pick_device, resolve_dtype
+from model import DTYPES, GPT, GPTConfig, autocast_ctx, maybe_compile, pick_device, resolve_dtype
 from tasks import ProblemError, get_task, load_problems, read_jsonl, registry
 
 
@@ -184,7 +184,7 @@ def parse_args(argv=None):
     r.add_argument("--device", default=None, help="cuda | mps | cpu (default: the best available)")
     r.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     r.add_argument("--compile", action="store_true", help="torch.compile the model")
-    r.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+    r.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="matmul precision (weights, loss and optimizer stay fp32); auto: bf16 on a CUDA GPU, and on a "
                         "CPU with native bf16 only if a few timed training steps run 1.2x faster in it; fp32 otherwise")
     r.add_argument("--skip-bad", action="store_true", help="skip malformed data lines (counted) instead of failing")

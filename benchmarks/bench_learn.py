@@ -48,7 +48,7 @@ import train_sft  # noqa: E402
 from checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
 from distributed import set_threads  # noqa: E402
 from files import save_figure  # noqa: E402
-from model import GPT, GPTConfig, autocast_ctx, cpu_has_bf16  # noqa: E402
+from model import DTYPES, GPT, GPTConfig, autocast_ctx, cpu_has_bf16  # noqa: E402
 from presets import PRESETS  # noqa: E402
 from stages import Pipeline  # noqa: E402
 from tasks import get_task, load_problems  # noqa: E402
@@ -101,8 +101,7 @@ def score_on_test(folder, name, task_cls, problems):
     model, vocab = model_from_checkpoint(ckpt, "cpu")
     res = evaluate.evaluate(model, vocab, task_cls, problems, n=0, algos=(), batch_size=256, dtype="fp32")
     rows = res["per_problem"]
-    acc = {s: statistics.fmean(r["greedy"] for r in rows if keep(r)) for s, keep in evaluate.STRATA.items()}
-    return acc, rows
+    return {s: part["greedy_acc"] for s, part in evaluate.by_stratum(rows, ks=()).items()}, rows
 
 
 def smoothed(rows, width=10):
@@ -168,7 +167,7 @@ def main(argv=None):
     p.add_argument("--preset", choices=list(PRESETS), default="cpu")
     p.add_argument("--task", default="maze")
     p.add_argument("--runs", nargs="*", default=None, help="the preset's SFT runs to train (default: its trace model)")
-    p.add_argument("--dtype", nargs="+", choices=["auto", "fp32", "bf16"], default=["auto"],
+    p.add_argument("--dtype", nargs="+", choices=DTYPES, default=["auto"],
                    help="precisions to train in; with several, each is compared with the first at every seed")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds (the data stay seed 0's)")
     p.add_argument("--eval-every", type=int, default=100, help="validation checks every this many steps")

@@ -28,11 +28,10 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from contextlib import nullcontext
 from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from model import GPT, GPTConfig  # noqa: E402
+from model import GPT, GPTConfig, autocast_ctx  # noqa: E402
 
 
 class TorchBaseline(nn.Module):
@@ -91,14 +90,9 @@ def best_time(fn, reps, device):
     return best
 
 
-def precision(device, dtype):
-    """The forward pass's context: bf16 autocast (backward and step stay outside, as in training), or fp32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if dtype == 'bf16' else nullcontext()
-
-
 def train_step(model, opt, x, y, device, dtype):
     def step():
-        with precision(device, dtype):
+        with autocast_ctx(device, dtype):
             _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
