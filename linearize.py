@@ -176,7 +176,7 @@ class Vocab:
 
 
 def build_vocab(task_cls):
-    words = [PAD, BOS, EOS, SEP, *KEYWORDS, *task_cls.vocab_words(), *number_vocab()]
+    words = [PAD, BOS, EOS, SEP, *KEYWORDS, *task_cls.vocab_words(), *number_vocab(task_cls.max_number)]
     return Vocab(dict.fromkeys(words))  # dedupe, keep first occurrence: deterministic order
 
 

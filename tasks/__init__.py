@@ -28,6 +28,9 @@ class Task:
     name = None            # the registry key; a class without one (this base) is not a task
     splits = ("train", "test")
     tiny = []              # search.py generation flags for toy-sized problems (the smoke pipeline)
+    max_number = None      # the largest number a trace of this task can hold (None: any); the vocabulary
+                           # then holds only the numbers up to it, and every training step pays for each
+                           # word of the vocabulary in the output layer
 
     def __init__(self, problem):
         self.problem = problem
@@ -176,8 +179,11 @@ def _is_decimal(text):
     return text.isascii() and text.isdigit()  # "²".isdigit() is True, and int("²") raises
 
 
-def number_vocab():
-    return [str(n) for n in range(NUM_CAP)] + [f"D{k}" for k in range(1, 10)] + [f"d{k}" for k in range(10)]
+def number_vocab(max_number=None):
+    """The number words: every number up to max_number (None: every number), as number_tokens spells it."""
+    small = [str(n) for n in range(NUM_CAP if max_number is None else min(max_number + 1, NUM_CAP))]
+    digits = [f"D{k}" for k in range(1, 10)] + [f"d{k}" for k in range(10)]
+    return small + (digits if max_number is None or max_number >= NUM_CAP else [])
 
 
 def stable_hash(text):

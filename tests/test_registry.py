@@ -12,7 +12,7 @@ import pytest
 
 import linearize
 import search
-from tasks import ProblemError, get_task, load_problems, registry
+from tasks import ProblemError, get_task, load_problems, number_tokens, registry
 
 
 def default_generate_options(task_cls):
@@ -67,3 +67,33 @@ def test_problem_files_may_be_json_arrays_as_stream_of_search_ships_them(tmp_pat
     sos.write_text(json.dumps([{"nums": [3, 4], "target": 7}, {"nums": [3, "x"], "target": 7}]))
     with pytest.raises(ProblemError, match=r"sos.json:item 1: field 'nums'"):
         load_problems(sos, get_task("countdown"))
+
+
+@pytest.mark.parametrize("name", [n for n, cls in registry().items() if cls.max_number is not None])
+def test_a_task_with_a_number_cap_has_a_word_for_every_number_up_to_it(name):
+    task_cls = get_task(name)
+    vocab = linearize.build_vocab(task_cls)
+    for n in range(task_cls.max_number + 1):
+        vocab.encode(number_tokens(n))
+    with pytest.raises(ValueError):  # and no more: the cap is what keeps the output layer small
+        vocab.encode(number_tokens(task_cls.max_number + 1))
+
+
+def test_the_largest_maze_costs_fit_the_maze_vocabulary():
+    """A 16x16 serpent, the longest path the cell encoding can spell: every algorithm's trace with its
+    cost fields (g reaches ~135 here) is written in the maze vocabulary."""
+    side = get_task("maze").max_side
+    rows = []
+    for r in range(side):
+        if r % 2 == 0:
+            rows.append("." * side)
+        else:  # a wall with one gap, alternating ends, so the path snakes through every free row
+            rows.append("#" * (side - 1) + "." if r % 4 == 1 else "." + "#" * (side - 1))
+    rows[0], rows[-1] = "S" + rows[0][1:], rows[-1][:-1] + "G"
+    task = get_task("maze")({"grid": rows})
+    vocab = linearize.build_vocab(get_task("maze"))
+    for algo in ("bfs", "astar", "dfs", "mcts"):
+        result = search.run_search(task, algo, budget=5000)
+        assert result.solved, algo
+        vocab.encode(linearize.linearize(task, result, algo, answer=task.answer(result.moves), costs=True))
+    assert max(n.g for ev in search.astar(task).events for n in [ev[1]]) > 100

@@ -61,6 +61,34 @@ def test_answer_only_and_wrong_branch_masks(data_dir):
     assert len(trained(y_ans)) < len(trained(y_mask)) < len(trained(y_full))
 
 
+def test_length_groups_cover_the_batch_once_and_give_its_gradient(data_dir):
+    """The groups are a partition of the batch, sorted by length; the summed loss of the groups, each
+    padded to its own longest, has the gradient of the one padded batch (the brute-force reference)."""
+    from model import GPT, GPTConfig
+    vocab = linearize.build_vocab(Countdown)
+    data, _ = train_sft.encode_rows(data_dir / "astar.jsonl", Countdown, vocab)
+    lengths, rows = data.lengths(), list(range(0, 40, 3))
+    groups = train_sft.length_groups(rows, lengths, 3)
+    assert sorted(r for g in groups for r in g) == sorted(rows) and len(groups) == 3
+    flat = [lengths[r] for g in groups for r in g]
+    assert flat == sorted(flat)
+    assert train_sft.length_groups(rows[:2], lengths, 3) == [[r] for r in sorted(rows[:2], key=lambda r: (lengths[r], r))]
+    assert sum(data.batch(g, vocab.pad)[0].numel() for g in groups) < data.batch(rows, vocab.pad)[0].numel()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=512, vocab_size=len(vocab), n_layer=2, n_head=2, n_embd=32))
+
+    def grads(parts):
+        model.zero_grad()
+        n = sum(int((data.batch(p, vocab.pad)[1] != -1).sum()) for p in parts)
+        for p in parts:
+            x, y = data.batch(p, vocab.pad)
+            (model(x, y)[1] / n).backward()
+        return torch.cat([q.grad.flatten() for q in model.parameters()])
+    one, three = grads([rows]), grads(groups)
+    assert torch.allclose(one, three, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(one, grads(groups[:2]), rtol=1e-4, atol=1e-6)  # the check can fail
+
+
 def test_bad_data_names_file_and_line(tmp_path, data_dir):
     bad = tmp_path / "bad.jsonl"
     lines = open(data_dir / "astar.jsonl").read().splitlines()
