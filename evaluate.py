@@ -115,8 +115,14 @@ def complete(model, vocab, prompts, temperature=0.0, top_k=None, batch_size=64, 
 
 
 def score(task, vocab, ids):
-    """Parse generated ids against the rules (garbage included: parse never raises)."""
-    return linearize.parse(task, vocab.decode(ids))
+    """Parse generated ids against the rules (garbage included: parse never raises). An output that
+    did not end (no end token within its budget or the context) is wrong, whatever its answer says:
+    an answer cut short at B tokens must not count as solved within B."""
+    parsed = linearize.parse(task, vocab.decode(ids))
+    if not ids or ids[-1] != vocab.eos:
+        parsed.correct = False
+        parsed.error = parsed.error or f"token {len(ids)}: the output did not end within its budget"
+    return parsed
 
 
 def greedy_counts(model, vocab, task_cls, problems, device="cpu", dtype="auto"):
@@ -155,9 +161,18 @@ def _per_problem(what, task, problem, compute):
     return _PER_PROBLEM[key]
 
 
+def symbolic_cost(task, algo, costs=True):
+    """(nodes expanded, tokens of the whole trace in the training format with its end token, or None
+    if the search failed) of one unbounded symbolic search: what it spends against a model."""
+    r = run_search(task, algo)
+    tokens = len(linearize.linearize(task, r, algo, task.answer(r.moves), costs=costs)) + 1 if r.solved else None
+    return r.nodes_expanded, tokens
+
+
 def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
-             device="cpu", seed=0, batch_size=64, max_new_tokens=None, dtype="auto"):
-    """All metrics for one model on one problem set, plus per-problem records for --compare."""
+             device="cpu", seed=0, batch_size=64, max_new_tokens=None, dtype="auto", costs=False):
+    """All metrics for one model on one problem set, plus per-problem records for --compare and the
+    budgets (budget.py). `costs`: whether the symbolic traces that budgets count carry cost fields."""
     from tqdm import tqdm
     prompts = encode_prompts(vocab, task_cls, problems)
     longest = max(map(len, prompts), default=0)
@@ -178,37 +193,24 @@ def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 
         task = task_cls(problem)
         g = score(task, vocab, greedy[i][0])
         samples = [score(task, vocab, ids) for ids, _ in sampled[i * n:(i + 1) * n]]
-        # each symbolic search, unbounded and then held to the node count the model used
-        sym_nodes = {a: _per_problem(a, task, problem, lambda: run_search(task, a).nodes_expanded) for a in algos}
+        # each symbolic search, unbounded (its nodes, and the tokens of its whole trace with the end
+        # token, None if it failed) and then held to the node count the model used
+        sym = {a: _per_problem(f"{a} costs={costs}", task, problem, lambda: symbolic_cost(task, a, costs)) for a in algos}
         sym_matched = {a: int(run_search(task, a, budget=g.nodes).solved) for a in algos}
         rows.append({"problem": problem, "greedy": int(g.correct), "answered": int(g.answer is not None),
                      "needs_search": _per_problem("needs_search", task, problem, lambda: needs_search(task)),
                      "tokens": len(greedy[i][0]), "nodes": g.nodes,
                      "steps": g.steps, "legal_steps": g.legal_steps, "error": g.error,
                      "answer": g.answer, "explored": [list(s) for s in g.explored],
+                     "backtracks": sum(t == "back" for t in vocab.decode(greedy[i][0])),
                      "c": sum(s.correct for s in samples), "n": n,
                      "sample_tokens": statistics.fmean(len(ids) for ids, _ in sampled[i * n:(i + 1) * n]) if n else 0,
+                     "sample_lens": [len(ids) for ids, _ in sampled[i * n:(i + 1) * n]],
+                     "sample_correct": [int(s.correct) for s in samples],
                      "sample_legal": sum(s.legal_steps for s in samples), "sample_steps": sum(s.steps for s in samples),
-                     "sym_nodes": sym_nodes, "sym_at_model_nodes": sym_matched,
-                     "sym_any_at_model_nodes": int(any(sym_matched.values()))})
+                     "sym_nodes": {a: v[0] for a, v in sym.items()}, "sym_tokens": {a: v[1] for a, v in sym.items()},
+                     "sym_at_model_nodes": sym_matched, "sym_any_at_model_nodes": int(any(sym_matched.values()))})
     return summarize(rows, ks, taus) | {"per_problem": rows}
-
-
-def symbolic_sweep(task_cls, problems, budgets, costs=True):
-    """Each complete symbolic search at several node budgets (and its own default, last): its solve
-    rate and the length of the trace it writes, i.e. its own compute-accuracy curve."""
-    res = {}
-    for algo in SYMBOLIC:
-        res[algo] = []
-        for budget in list(budgets) + [ALGOS[algo].default_budget]:
-            solved = tokens = 0
-            for i, problem in enumerate(problems):
-                task = task_cls(problem)
-                r = run_search(task, algo, budget, seed=i)
-                solved += r.solved
-                tokens += len(linearize.linearize(task, r, algo, task.answer(r.moves) if r.solved else None, costs=costs))
-            res[algo].append({"budget": budget, "acc": solved / len(problems), "tokens": tokens / len(problems)})
-    return res
 
 
 def summarize(rows, ks=(1, 8, 32), taus=(0.5,)):
@@ -223,9 +225,10 @@ def summarize(rows, ks=(1, 8, 32), taus=(0.5,)):
            "symbolic": {a: {"nodes_mean": statistics.fmean(r["sym_nodes"][a] for r in rows),
                             "acc_at_model_nodes": statistics.fmean(r["sym_at_model_nodes"][a] for r in rows)}
                         for a in (rows[0]["sym_nodes"] if rows else {})},
-           # a model whose text names no nodes (solution-only) has no node count to match: n/a, not "all"
-           "solved_by_model_not_symbolic_at_same_nodes": None if not any(r["nodes"] for r in rows) else
-           sum(r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows),
+           # a model whose text names no nodes (solution-only) has no node count to match, and with no
+           # symbolic search to compare there is nothing to match it with: n/a, not "all"
+           "solved_by_model_not_symbolic_at_same_nodes": None if not any(r["nodes"] for r in rows)
+           or not any(r["sym_nodes"] for r in rows) else sum(r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows),
            "solved_by_model_not_symbolic_ci": bootstrap_ci([r["greedy"] and not r["sym_any_at_model_nodes"] for r in rows])}
     if n:
         out["pass_at_k"] = {}
@@ -338,6 +341,7 @@ def main(argv=None):
     p.add_argument("--tau", default="0.5", help="comma-separated Cover@tau thresholds")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--algos", default=",".join(SYMBOLIC), help="symbolic searches to compare node counts with")
+    p.add_argument("--costs", action="store_true", help="count the symbolic searches' trace tokens with their cost fields")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=None,
@@ -375,7 +379,7 @@ def main(argv=None):
     try:
         res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks, [float(t) for t in args.tau.split(",")],
                        [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size, args.max_new_tokens,
-                       resolve_dtype(args.dtype, device)[0])
+                       resolve_dtype(args.dtype, device)[0], args.costs)
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res

@@ -39,6 +39,7 @@ import os
 import platform
 from dataclasses import asdict
 
+import budget
 import evaluate
 import linearize
 import preflight
@@ -158,7 +159,7 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
     for run in preset.sft:  # the ETA's first guess: seconds per step measured on the CPU preset
         pipe.add(f"{task}/{run.name}", run.steps * (0.08 if run.kind == "solution" else 0.14), key, sft(run), p(run.name))
 
-    def budget(data):
+    def decode_cap(data):
         """--max-new-tokens for a model trained on `data` (nothing without a decode_cap)."""
         if preset.decode_cap is None:
             return []
@@ -181,7 +182,7 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
                  "--out", p(run.name), "--algo", run.algo, "--steps", str(preset.rl_steps), "--seed", str(seed),
                  "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
                  "--eval-every", str(max(1, preset.rl_steps // 4)), "--eval-n", str(preset.n_val), "--eval-samples", "4",
-                 "--resume", "--quiet", *budget(data_of[run.name]), *common]
+                 "--resume", "--quiet", *decode_cap(data_of[run.name]), *common]
                 + (["--micro-batch", str(preset.rl_micro_batch)] if preset.rl_micro_batch else [])))
         return fn
 
@@ -193,7 +194,7 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
         ks = ",".join(str(k) for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples)
         for name in [r.name for r in preset.sft] + [r.name for r in preset.rl]:
             if os.path.exists(p(name, "ckpt.pt")):
-                cap, batch = budget(data_of[name]), str(preset.eval_batch)
+                cap, batch = decode_cap(data_of[name]), str(preset.eval_batch)
                 evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
                                "--batch-size", batch, "--k", ks, "--seed", str(seed), "--out", p("eval", f"{name}.json"),
                                *cap, *common])
@@ -202,7 +203,7 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
                                    "--batch-size", batch, "--algos", "", "--out", p("eval", f"{name}.test2.json"),
                                    *cap, *common])
         problems = load_problems(p("data", "test.jsonl"), task_cls)[0]
-        evaluate.save_json(p("eval", "symbolic.json"), evaluate.symbolic_sweep(
+        evaluate.save_json(p("eval", "symbolic.json"), budget.symbolic_sweep(
             task_cls, problems, preset.budgets, costs="--no-costs" not in preset.trace_flags))
 
     pipe.add(f"{task}/evaluate", 120, key, evaluate_all, p("eval"))
