@@ -180,10 +180,13 @@ class GPT(nn.Module):
             return logits, None
         return logits, F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='sum')
 
-    def token_logprobs(self, idx, targets):
-        """log p(targets[b, t] | idx[b, :t+1]) as a (B, T) float32 tensor; targets must be valid token ids."""
-        logp = self._logits_fp32(self._hidden(idx)).log_softmax(-1)
-        return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    def token_logprobs(self, idx, targets, temperature=1.0, entropy=False):
+        """log p(targets[b, t] | idx[b, :t+1]) as a (B, T) float32 tensor under softmax(logits /
+        temperature), the distribution sampling at that temperature draws from; targets must be valid
+        token ids. entropy=True also returns each position's entropy of that distribution."""
+        logp = (self._logits_fp32(self._hidden(idx)) / temperature).log_softmax(-1)
+        picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        return (picked, -(logp.exp() * logp).sum(-1)) if entropy else picked
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, eos_id=None, pad_id=0,

@@ -114,13 +114,15 @@ def bfs(task, budget=None):
 
 
 @algorithm()
-def dfs(task, budget=None, prune=None):
+def dfs(task, budget=None, prune=None, random_order=0.0, seed=0):
     """Depth-first in the style of Stream of Search: at each node, generate the children and sort
-    them by heuristic (best first; optionally drop those with h > `prune`)."""
-    return _depth_first(task, budget, prune, None)
+    them by heuristic (best first; optionally drop those with h > `prune`). With `random_order` p, a
+    node tries its children in a random order instead, with probability p (seeded): traces with
+    choices in them, which a model trained on them can be made to choose among by RL."""
+    return _depth_first(task, budget, prune, None, random_order, seed)
 
 
-def _depth_first(task, budget, prune, width):
+def _depth_first(task, budget, prune, width, random_order=0.0, seed=0):
     """Depth-first over the children sorted best first (only the best `width`, if given). If one is
     the goal, step into it and stop; otherwise step into each child that is not a dead end, in
     order, and write an explicit `back` when returning from one that failed. Each step into a node
@@ -128,13 +130,15 @@ def _depth_first(task, budget, prune, width):
     root = _root(task)
     if task.is_goal(root.state):
         return SearchResult(True, [], 0, [])
-    events, seen, visited = [], {root.state}, 0
+    events, seen, visited, rng = [], {root.state}, 0, random.Random(seed)
 
     def visit(node):
         nonlocal visited
         children = [_child(task, node, m) for m in task.moves(node.state)]
         children = [c for c in children if c.state not in seen and (prune is None or c.h <= prune)]
         children.sort(key=lambda c: c.h)  # stable: ties keep the task's move order
+        if random_order and rng.random() < random_order:
+            rng.shuffle(children)
         goals = [c for c in children if task.is_goal(c.state)]
         for child in goals[:1] or children[:width]:
             if child.state in seen or (not goals and task.is_dead(child.state)):
@@ -384,6 +388,8 @@ def main(argv=None):
     p.add_argument("--format", choices=["solution", "mcts-sim", *ALGOS], default=None,
                    help="trace format (default: the algorithm's own; mcts also has mcts-sim)")
     p.add_argument("--prune", type=int, default=None, help="dfs/beam: skip children with h above this")
+    p.add_argument("--random-order", type=float, default=None,
+                   help="dfs: at each node, with this probability, try the children in a random order (default 0)")
     p.add_argument("--width", type=int, default=3, help="beam width")
     p.add_argument("--c", type=float, default=None, help="MCTS exploration constant (default 1.4)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -426,7 +432,7 @@ def main(argv=None):
         print(f"skipped {skipped} malformed problem lines")
     job = SearchJob(task_cls, args.algo, args.budget, args.seed, args.format,
                     task_options={d: getattr(args, d) for d in task_dests},
-                    options={"prune": args.prune, "width": args.width, "c": args.c},
+                    options={"prune": args.prune, "width": args.width, "c": args.c, "random_order": args.random_order},
                     trace_options={"costs": not args.no_costs, "drop_close": args.drop_close,
                                    "drop_create": args.drop_create, "drop_frac": args.drop_frac, "shuffle": args.shuffle})
     # stream rows to the file as they arrive, keeping only three numbers per row for the summary

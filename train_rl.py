@@ -45,15 +45,18 @@ from tasks import ProblemError, load_problems
 # ------------------------------------------------------------------------------------------------
 # reward
 
-def judge(task, tokens, format_reward=0.0, gamma=None):
-    """(reward, correct, nodes explored) of one completion (a list of token strings). The reward's
-    documented range is [0, 1]. Never raises."""
+def judge(task, tokens, format_reward=0.0, gamma=None, finished=True):
+    """(reward, correct, what the text did) of one completion (a list of token strings): its nodes,
+    legal and all clauses, and backtracks. `finished`: the completion ended (an output cut off by its
+    budget earns nothing, whatever it says). The reward's documented range is [0, 1]. Never raises."""
     parsed = linearize.parse(task, tokens)
-    if parsed.correct:
+    correct = parsed.correct and finished
+    if correct:
         value = gamma ** len(tokens) if gamma is not None else 1.0
     else:
-        value = format_reward if parsed.answer is not None else 0.0
-    return value, parsed.correct, parsed.nodes
+        value = format_reward if parsed.answer is not None and finished else 0.0
+    return value, correct, {"nodes": parsed.nodes, "legal_steps": parsed.legal_steps, "steps": parsed.steps,
+                            "backtracks": sum(t == "back" for t in tokens)}
 
 
 def reward(task, tokens, format_reward=0.0, gamma=None):
@@ -86,14 +89,17 @@ def kl_k3(logp, ref_logp):
 
 
 # assignment: grpo
-def policy_loss(logp, old_logp, adv, mask, clip=0.2, ref_logp=None, kl=0.0, norm="token"):
+def policy_loss(logp, old_logp, adv, mask, clip=0.2, ref_logp=None, kl=0.0, norm="token", entropy=None, bonus=0.0):
     """Clipped surrogate (PPO/GRPO). With one pass over fresh samples, ratio == 1 and this is exactly
-    REINFORCE's -A * log p gradient. logp/old_logp/ref_logp/mask: (N, T); adv: (N,)."""
+    REINFORCE's -A * log p gradient. logp/old_logp/ref_logp/entropy/mask: (N, T); adv: (N,). `bonus`
+    rewards the policy's entropy at each token, against the collapse to one output per prompt."""
     ratio = torch.exp(logp - old_logp)
     a = adv[:, None]
     per_token = -torch.minimum(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a)
     if ref_logp is not None and kl:
         per_token = per_token + kl * kl_k3(logp, ref_logp)
+    if entropy is not None and bonus:
+        per_token = per_token - bonus * entropy
     mask = mask.float()
     if norm == "token":
         return (per_token * mask).sum() / mask.sum().clamp(min=1)
@@ -113,10 +119,13 @@ def sequences(prompts, completions, pad_id):
     return idx[:, :-1], idx[:, 1:], mask
 
 
-def completion_logprobs(model, x, y, mask, dtype="auto"):
-    """log p of each completion token (0 elsewhere), in fp32; the matmuls in `dtype` (model.autocast_ctx)."""
+def completion_logprobs(model, x, y, mask, dtype="auto", temperature=1.0, entropy=False):
+    """log p of each completion token (0 elsewhere) under the policy sampled from (softmax(logits /
+    temperature)), in fp32; the matmuls in `dtype` (model.autocast_ctx). entropy=True: also the
+    policy's entropy per token (0 elsewhere)."""
     with autocast_ctx(x.device.type, dtype):
-        return model.token_logprobs(x, y) * mask
+        out = model.token_logprobs(x, y, temperature, entropy)
+    return (out[0] * mask, out[1] * mask) if entropy else out * mask
 
 
 def update(model, optimizer, loss, grad_clip, world):
@@ -166,6 +175,8 @@ class RLConfig:
     grad_clip: float = 1.0
     micro_batch: int | None = None  # rows per forward/backward in the update (None: all at once)
     dtype: str = "auto"             # the forward passes' precision (model.autocast_ctx)
+    entropy: float = 0.0            # weight of the entropy bonus
+    rounds: int = 1                 # dynamic sampling: draw up to this many batches of prompts per step
 
 
 def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
@@ -184,8 +195,12 @@ def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
     stats = {"reward": rewards.mean().item(), "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
              "correct": statistics.fmean(correct),
              "zero_var_groups": (groups.max(1).values == groups.min(1).values).float().mean().item(),
-             "gen_len": statistics.fmean(map(len, completions)),
-             "nodes": statistics.fmean(n for _, _, n in judged)}
+             "gen_len": statistics.fmean(map(len, completions))}
+    for key in ("nodes", "backtracks"):  # what the completions did, where the reward says
+        if all(key in info for _, _, info in judged):
+            stats[key] = statistics.fmean(info[key] for _, _, info in judged)
+    if all("steps" in info for _, _, info in judged) and sum(info["steps"] for _, _, info in judged):
+        stats["legal_step_rate"] = sum(i["legal_steps"] for _, _, i in judged) / sum(i["steps"] for _, _, i in judged)
     model.train()
     return flat, completions, rewards, correct, stats
 
@@ -214,44 +229,76 @@ def expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, gene
     return stats
 
 
+def sample_groups(model, vocab, prompts, reward_fn, cfg, generator, device):
+    """The step's rollouts. With cfg.rounds > 1 (DAPO's dynamic sampling) `prompts` holds cfg.rounds
+    batches, rolled out one at a time; only groups whose rewards differ are kept (a group of equal
+    rewards has no advantage and only dilutes the update), until a batch's worth is kept or the
+    batches run out. Returns the kept (prompts, completions, rewards) and the FIRST batch's statistics
+    (what the policy does on fresh prompts), with the prompts drawn and the groups kept."""
+    per, G = len(prompts) // cfg.rounds, cfg.group
+    flat, completions, rewards = [], [], []
+    for r in range(cfg.rounds):
+        f, c, rw, _, st = rollouts(model, vocab, prompts[r * per:(r + 1) * per],
+                                   lambda g, ids, r=r: reward_fn(r * per + g, ids), cfg, generator, device)
+        stats = st if r == 0 else stats
+        for g in range(per):
+            rows = range(g * G, (g + 1) * G)
+            if cfg.rounds == 1 or rw[rows[0]:rows[-1] + 1].unique().numel() > 1:
+                flat += [f[i] for i in rows]
+                completions += [c[i] for i in rows]
+                rewards += rw[rows[0]:rows[-1] + 1].tolist()
+        if len(flat) >= per * G:
+            break
+    n = min(len(flat), per * G)
+    stats |= {"prompts_drawn": (r + 1) * per, "groups_kept": n // G}
+    return flat[:n], completions[:n], torch.tensor(rewards[:n], dtype=torch.float32), stats
+
+
 def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, device="cpu", world=1):
     """Sample cfg.group completions for each prompt, reward them, and update the model by policy
-    gradient (reinforce / grpo). reward_fn(prompt_index, completion_ids) -> (reward, correct, nodes).
-    Returns a dict of statistics."""
+    gradient (reinforce / grpo). reward_fn(prompt_index, completion_ids) -> (reward, correct, info).
+    A step whose every group has equal rewards carries no signal and changes no weight (AdamW's
+    momentum would still move them), unless a KL or entropy term pulls. Returns a dict of statistics."""
     if cfg.algo == "expert-iteration":
         return expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, generator, device, world)
-    flat, completions, rewards, _, stats = rollouts(model, vocab, prompts, reward_fn, cfg, generator, device)
+    flat, completions, rewards, stats = sample_groups(model, vocab, prompts, reward_fn, cfg, generator, device)
     adv = advantages(rewards, cfg.group, cfg.algo, cfg.rloo, cfg.use_std).to(device)
-    x, y, mask = sequences(flat, completions, vocab.pad)
+    signal = bool(flat) and (bool(adv.any()) or cfg.kl > 0 or cfg.entropy > 0)
+    if not global_sum(int(signal), world):
+        return stats | {"grad_norm": 0.0, "loss": 0.0, "updated": 0}
+    x, y, mask = sequences(flat, completions, vocab.pad) if flat else (torch.zeros(0, 1, dtype=torch.long),) * 2 + (
+        torch.zeros(0, 1, dtype=torch.bool),)
     # Micro-batches bound the memory of the update: all G x P rollouts at once, padded to the longest,
     # do not fit a GPU once rows run to thousands of tokens. Each micro-batch's loss is weighted by its
     # share of the normalizer (tokens, or sequences), so the summed gradients are the full batch's.
-    size = cfg.micro_batch or len(flat)
+    size = cfg.micro_batch or max(1, len(flat))
     parts = [slice(s, s + size) for s in range(0, len(flat), size)]
-    total = mask.sum().clamp(min=1) if cfg.norm == "token" else torch.tensor(len(flat))
+    total = mask.sum().clamp(min=1) if cfg.norm == "token" else torch.tensor(max(1, len(flat)))
     weights = [(mask[s].sum() if cfg.norm == "token" else torch.tensor(len(mask[s]))) / total for s in parts]
     x, y, mask = x.to(device), y.to(device), mask.to(device)
+    logprobs = lambda m, s, **kw: completion_logprobs(m, x[s], y[s], mask[s], cfg.dtype, cfg.temperature, **kw)
     with torch.no_grad():
-        old_logp = torch.cat([completion_logprobs(model, x[s], y[s], mask[s], cfg.dtype) for s in parts])
-        ref_logp = torch.cat([completion_logprobs(ref, x[s], y[s], mask[s], cfg.dtype) for s in parts]) if ref is not None else None
+        old_logp = torch.cat([logprobs(model, s) for s in parts]) if parts else mask.float()
+        ref_logp = torch.cat([logprobs(ref, s) for s in parts]) if ref is not None and parts else None
     epochs = cfg.ppo_epochs if cfg.algo == "grpo" else 1
-    for _ in range(epochs):
+    ent_sum = 0.0  # the policy's entropy where it sampled, before this step's update
+    for epoch in range(epochs):  # (a rank left with no rollouts still joins each gradient average)
         optimizer.zero_grad(set_to_none=True)
         loss, kl_sum = 0.0, 0.0
         for s, w in zip(parts, weights):
-            logp = completion_logprobs(model, x[s], y[s], mask[s], cfg.dtype)
+            logp, ent = logprobs(model, s, entropy=True)
             part = policy_loss(logp, old_logp[s], adv[s], mask[s], cfg.clip, None if ref_logp is None else ref_logp[s],
-                               cfg.kl, cfg.norm)
+                               cfg.kl, cfg.norm, ent, cfg.entropy)
             (part * w.item()).backward()  # (one part: w is exactly 1.0, and so is the gradient's scale)
             loss += part.item() * w.item()
+            ent_sum += ent.detach().sum().item() if epoch == 0 else 0.0
             if ref_logp is not None:
                 kl_sum += (kl_k3(logp.detach(), ref_logp[s]) * mask[s]).sum().item()
         stats["grad_norm"] = optimizer_step(model, optimizer, cfg.grad_clip, world)
-    n_tok = mask.sum().clamp(min=1)
-    stats["entropy"] = -(old_logp.sum() / n_tok).item()  # mean surprisal of the sampled tokens
+    n_tok = mask.sum().clamp(min=1).item()
+    stats |= {"entropy": ent_sum / n_tok, "surprisal": -old_logp.sum().item() / n_tok, "loss": loss, "updated": 1}
     if ref_logp is not None:
-        stats["kl"] = kl_sum / n_tok.item()
-    stats["loss"] = loss
+        stats["kl"] = kl_sum / n_tok
     return stats
 
 
@@ -278,7 +325,13 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--grad-clip", type=float, default=1.0)
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature; for reinforce/grpo the policy IS the tempered distribution "
+                        "softmax(logits / T), whose log-probs the update uses, so the update stays on-policy")
+    p.add_argument("--entropy", type=float, default=0.0, help="weight of an entropy bonus per token (reinforce/grpo)")
+    p.add_argument("--dynamic-rounds", type=int, default=1,
+                   help="dynamic sampling (DAPO): draw up to this many batches of prompts per step and train only on "
+                        "groups whose rewards differ (1: off)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens (default: the context)")
     p.add_argument("--micro-batch", type=int, default=None,
                    help="rollouts per forward/backward in the update, gradients accumulated (default: all at once; "
@@ -299,12 +352,11 @@ def parse_args(argv=None):
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    if args.temperature != 1.0 and args.algo != "expert-iteration":
-        p.error("--temperature must be 1 for reinforce/grpo: their log-probs (and the ratio) are those of the "
-                "model's own distribution, so other temperatures would make the update off-policy")
+    if args.temperature <= 0:
+        p.error("--temperature must be positive (sampling; greedy decoding is for evaluation)")
     if args.group < 2 and args.algo != "expert-iteration":
         p.error("--group must be at least 2: advantages compare samples of the same prompt")
-    for name in ("steps", "prompts", "ppo_epochs", "eval_every"):
+    for name in ("steps", "prompts", "ppo_epochs", "eval_every", "dynamic_rounds"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
     # the reward's documented range is [0, 1]; these two are the only ways a user could leave it
@@ -340,7 +392,8 @@ def train(args):
     ref = model_from_checkpoint(init, device)[0].eval()
     ref.requires_grad_(False)
     cfg = RLConfig(args.algo, args.group, args.temperature, args.max_new_tokens, args.rloo, not args.no_std,
-                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip, args.micro_batch, dtype)
+                   args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip, args.micro_batch, dtype, args.entropy,
+                   args.dynamic_rounds)
     prompts = encode_prompts(vocab, task_cls, problems)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     step = 0
@@ -392,10 +445,11 @@ def train(args):
     while step < args.steps:
         # which prompts a step uses is a pure function of (seed, step, rank): resumable, disjoint per rank
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step * 7919 + rank)
-        pick = torch.randint(0, len(prompts), (args.prompts,), generator=gen).tolist()
+        pick = torch.randint(0, len(prompts), (args.prompts * args.dynamic_rounds,), generator=gen).tolist()
         tasks = [task_cls(problems[i]) for i in pick]
         stats = rl_step(model, ref, optimizer, vocab, [prompts[i] for i in pick],
-                        lambda g, ids: judge(tasks[g], vocab.decode(ids), args.format_reward, args.gamma),
+                        lambda g, ids: judge(tasks[g], vocab.decode(ids), args.format_reward, args.gamma,
+                                             finished=bool(ids) and ids[-1] == vocab.eos),
                         cfg, gen, device, world)
         step += 1
         stats["reward"] = global_sum(stats["reward"], world) / world

@@ -110,7 +110,7 @@ def test_each_algorithm_learns_the_toy_problem(algo, extra):
     gen = torch.Generator().manual_seed(0)
     for _ in range(300):
         train_rl.rl_step(model, ref, opt, VOCAB, [prompt] * 4,
-                         lambda g, ids: (float(ids[:1] == [target]), ids[:1] == [target], 0), cfg, gen)
+                         lambda g, ids: (float(ids[:1] == [target]), ids[:1] == [target], {}), cfg, gen)
         if expected_reward() > 0.95:
             break
     assert expected_reward() > 0.9
@@ -160,7 +160,7 @@ def test_micro_batched_update_gives_the_unbatched_gradient(norm, kl):
         opt.step = lambda: captured.append([p.grad.clone() for p in model.parameters()])
         cfg = train_rl.RLConfig(algo="grpo", group=4, max_new_tokens=6, kl=kl, norm=norm, micro_batch=micro, ppo_epochs=2)
         stats = train_rl.rl_step(model, ref, opt, VOCAB, [[VOCAB.bos], [VOCAB.bos, VOCAB.stoi["a"]]],
-                                 lambda g, ids: (float(len(ids) % 2), len(ids) % 2 == 1, 0), cfg,
+                                 lambda g, ids: (float(len(ids) % 2), len(ids) % 2 == 1, {}), cfg,
                                  torch.Generator().manual_seed(1))
         grads[micro] = (captured, stats["loss"])
     (full, loss_full), (parts, loss_parts) = grads[None], grads[3]
@@ -168,3 +168,76 @@ def test_micro_batched_update_gives_the_unbatched_gradient(norm, kl):
     for a, b in zip(full, parts):
         assert all(torch.allclose(x, y, atol=1e-12) for x, y in zip(a, b))
     assert any(x.abs().sum() > 0 for x in full[0])  # a test with zero gradients would prove nothing
+
+
+def _toy(seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(block_size=8, vocab_size=len(VOCAB), n_layer=1, n_head=1, n_embd=16))
+
+
+@pytest.mark.parametrize("algo", ["grpo", "reinforce"])
+def test_a_step_whose_groups_all_have_equal_rewards_changes_no_weight(algo):
+    """After a step with signal (AdamW then carries momentum), a step where every group's rewards
+    are equal must leave every weight as it was: no signal, no update."""
+    model = _toy()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    cfg = train_rl.RLConfig(algo=algo, group=4, max_new_tokens=3)
+    gen = torch.Generator().manual_seed(0)
+    c = VOCAB.stoi["c"]
+    moved = train_rl.rl_step(model, None, opt, VOCAB, [[VOCAB.bos]] * 4,
+                             lambda g, ids: (float(ids[:1] == [c]), ids[:1] == [c], {}), cfg, gen)
+    assert moved["updated"] == 1
+    before = [p.detach().clone() for p in model.parameters()]
+    stats = train_rl.rl_step(model, None, opt, VOCAB, [[VOCAB.bos]] * 4, lambda g, ids: (float(g % 2), g % 2 == 1, {}),
+                             cfg, gen)
+    assert stats["zero_var_groups"] == 1.0 and stats["updated"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    opt.step()  # the check can fail: momentum alone would have moved them
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_dynamic_sampling_never_trains_on_a_group_of_equal_rewards(monkeypatch):
+    """Three rounds of two prompts: prompt indices 0, 2 and 4 always get reward 1 (no signal); the
+    update must see only the groups of prompts 1 and 3, and stop drawing once it has two."""
+    model = _toy()
+    seen = []
+    real = train_rl.sequences
+    monkeypatch.setattr(train_rl, "sequences", lambda p, c, pad: seen.append(list(p)) or real(p, c, pad))
+    prompts = [[VOCAB.bos, VOCAB.stoi[w]] for w in "abcdab"]
+    calls = []
+
+    def reward(g, ids):
+        calls.append(g)
+        r = 1.0 if g % 2 == 0 else float(len(calls) % 2)  # odd prompts: rewards alternate within the group
+        return r, r == 1.0, {}
+    cfg = train_rl.RLConfig(algo="grpo", group=4, max_new_tokens=3, rounds=3)
+    stats = train_rl.rl_step(model, None, torch.optim.AdamW(model.parameters(), lr=1e-3), VOCAB, prompts, reward, cfg,
+                             torch.Generator().manual_seed(0))
+    assert stats["prompts_drawn"] == 4 and stats["groups_kept"] == 2 and stats["zero_var_groups"] == 0.5
+    assert seen == [[prompts[1]] * 4 + [prompts[3]] * 4]
+    assert sorted(set(calls)) == [0, 1, 2, 3]  # the third round was never drawn
+
+
+def test_the_tempered_policy_is_the_distribution_sampling_draws_from():
+    """token_logprobs at temperature T must be log softmax(logits / T): the frequencies of tokens
+    sampled at T (a brute-force count) match it, and T = 1 is the model's own distribution."""
+    from model import sample
+    model = _toy()
+    x = torch.tensor([[VOCAB.bos, VOCAB.stoi["a"]]])
+    logits = model(x)[0][0, -1]
+    for T in (0.5, 1.0, 2.0):
+        targets = torch.arange(len(VOCAB))
+        logp = torch.stack([model.token_logprobs(x, torch.tensor([[0, t]]), temperature=T)[0, -1] for t in targets])
+        draws = sample(logits.repeat(20000, 1), T, generator=torch.Generator().manual_seed(1))
+        freq = torch.bincount(draws, minlength=len(VOCAB)).float() / len(draws)
+        assert torch.allclose(freq, logp.exp(), atol=0.015), T
+    _, ent = model.token_logprobs(x, torch.tensor([[0, 0]]), temperature=2.0, entropy=True)
+    p = torch.softmax(logits / 2.0, -1)
+    assert ent[0, -1].item() == pytest.approx(-(p * p.log()).sum().item(), rel=1e-5)
+
+
+def test_a_completion_cut_off_by_its_budget_earns_nothing():
+    right = Countdown({"nums": [4, 6, 9], "target": 60})
+    good = "answer 9 + 6 = 15 , 15 * 4 = 60".split()
+    assert train_rl.judge(right, good + [linearize.EOS])[:2] == (1.0, True)
+    assert train_rl.judge(right, good, finished=False, format_reward=0.1)[:2] == (0.0, False)
