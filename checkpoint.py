@@ -8,6 +8,7 @@ exactly). It is written to a temporary file and renamed over the old one, and lo
 torch.load(weights_only=True), which refuses anything but tensors and builtins: a pickled payload is
 rejected before it can run. Every error names the file and what is wrong with it.
 """
+import os
 import pickle
 import zipfile
 
@@ -62,6 +63,25 @@ def model_from_checkpoint(ckpt, device="cpu"):
     model = GPT(GPTConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device), linearize.Vocab(ckpt["vocab"])
+
+
+def load(path, device="cpu"):
+    """(model, vocabulary, task class) of a checkpoint file: the one call that loads a model, with
+    every check above (plain data only, required fields, the task's current vocabulary)."""
+    ckpt = load_checkpoint(path)
+    task_cls = task_of(ckpt, path)
+    model, vocab = model_from_checkpoint(ckpt, device)
+    return model, vocab, task_cls
+
+
+def release(src, dst):
+    """A checkpoint for others to evaluate and sample from: the weights in float16 (half the bytes,
+    no optimizer state or RNG), with the config, vocabulary, task and step; it loads like any other
+    (the weights are cast back to float32). Returns the bytes written."""
+    ckpt = load_checkpoint(src)
+    save_checkpoint(dst, model={k: v.half() for k, v in ckpt["model"].items()},
+                    **{k: ckpt[k] for k in ("config", "vocab", "task", "step")}, released_from=os.path.basename(src))
+    return os.path.getsize(dst)
 
 
 def config_differences(saved, current):

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 import linearize
-from checkpoint import load_checkpoint, model_from_checkpoint, task_of
+import checkpoint
 from distributed import global_sum, set_threads
 from files import atomic_write
 from model import DTYPES, autocast_ctx
@@ -367,9 +367,7 @@ def main(argv=None):
     from model import pick_device, resolve_dtype
     device = args.device or pick_device()
     set_threads(device, args.threads)
-    ckpt = load_checkpoint(args.ckpt)
-    task_cls = task_of(ckpt, args.ckpt)
-    model, vocab = model_from_checkpoint(ckpt, device)
+    model, vocab, task_cls = checkpoint.load(args.ckpt, device)
     try:
         problems, _ = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)
     except (ProblemError, OSError) as e:
@@ -382,7 +380,7 @@ def main(argv=None):
                        resolve_dtype(args.dtype, device)[0], args.costs)
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
-    res = {"ckpt": args.ckpt, "problems": args.problems, "task": ckpt["task"], "temperature": args.temperature} | res
+    res = {"ckpt": args.ckpt, "problems": args.problems, "task": task_cls.name, "temperature": args.temperature} | res
     print_table(os.path.basename(os.path.dirname(os.path.abspath(args.ckpt))), res)
     if args.out:
         save_json(args.out, res)
