@@ -156,8 +156,39 @@ def left(a_rows, b_rows, budget=None, iters=2000, seed=0):
 
 def paired(a, b):
     """Mean of a - b over problems, with its paired bootstrap 95 % CI."""
+    if not a:
+        return None
     diff, lo, hi = paired_bootstrap(a, b)
     return {"a": statistics.fmean(a), "b": statistics.fmean(b), "diff": diff, "ci": [lo, hi]}
+
+
+def symbolic_tokens_per_solved(rows, algo, budget=None):
+    """A symbolic search's tokens per solved problem, each trace cut at `budget`, as for a model."""
+    lens = [r["sym_tokens"].get(algo) for r in rows]
+    solved = sum(n is not None and n <= (budget or n) for n in lens)
+    spent = sum(min(n if n is not None else float("inf"), budget or float("inf")) for n in lens)
+    return spent / solved if solved and spent != float("inf") else None
+
+
+def rl_answer(rl_rows, start_rows, solution_rows, budget, k, teacher="dfs"):
+    """Stage 3's answer for one RL run, per stratum: accuracy within the budget and unbounded against
+    its supervised start (paired CIs), up, left (against the start and the symbolic teacher, within
+    the budget and unbounded), and whether it still searches (against its start)."""
+    out = {"budget": budget, "k": k}
+    for name, keep in STRATA.items():
+        idx = [i for i, r in enumerate(rl_rows) if keep(r)]
+        rl, start = [rl_rows[i] for i in idx], [start_rows[i] for i in idx]
+        solution = [solution_rows[i] for i in idx] if solution_rows is not None else None
+        out[name] = {
+            "within": paired(greedy_within(rl, budget), greedy_within(start, budget)),
+            "unbounded": paired([r["greedy"] for r in rl], [r["greedy"] for r in start]),
+            "pass_within": paired(pass_within(rl, budget, k), pass_within(start, budget, k)),
+            "up": up(rl, start, solution, budget, k),
+            "left_within": left(rl, start, budget), "left_unbounded": left(rl, start),
+            "teacher_tokens_per_solved": {"within": symbolic_tokens_per_solved(rl, teacher, budget),
+                                          "unbounded": symbolic_tokens_per_solved(rl, teacher)},
+            "still_searching": {"rl": still_searching(rl, teacher), "start": still_searching(start, teacher)}}
+    return out
 
 
 def still_searching(rows, teacher="dfs"):

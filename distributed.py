@@ -57,6 +57,20 @@ def gather_shards(local, n, rank, world):
     return [parts[i % world][i // world] for i in range(n)]
 
 
+def average_gradients(model, world):
+    """Average every parameter's gradient over the ranks, in place: what DDP does, done by hand for
+    RL, whose log-probs come from token_logprobs rather than the forward() in which DDP arms its
+    hooks. The gradients travel as one flat tensor: one all-reduce per step, not one per parameter."""
+    if world == 1:
+        return
+    params = list(model.parameters())
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= world
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+        p.grad = g.view_as(p).clone()
+
+
 def set_threads(device, threads):
     # PyTorch's default can oversubscribe small machines; be explicit. N local processes share the cores.
     if device == "cpu":

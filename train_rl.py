@@ -33,10 +33,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+import budget
 import linearize
 import runlog
-from checkpoint import config_differences, load_checkpoint, model_from_checkpoint, save_checkpoint, task_of
-from distributed import finish_distributed, gather_shards, global_sum, init_distributed, set_threads
+import checkpoint
+from checkpoint import config_differences, load_checkpoint, save_checkpoint
+from distributed import average_gradients, finish_distributed, gather_shards, global_sum, init_distributed, set_threads
 from evaluate import complete, encode_prompts, evaluate, summarize
 from model import DTYPES, autocast_ctx, pick_device, resolve_dtype
 from tasks import ProblemError, load_problems
@@ -45,12 +47,14 @@ from tasks import ProblemError, load_problems
 # ------------------------------------------------------------------------------------------------
 # reward
 
-def judge(task, tokens, format_reward=0.0, gamma=None, finished=True):
+def judge(task, tokens, format_reward=0.0, gamma=None, finished=True, legal=False):
     """(reward, correct, what the text did) of one completion (a list of token strings): its nodes,
     legal and all clauses, and backtracks. `finished`: the completion ended (an output cut off by its
-    budget earns nothing, whatever it says). The reward's documented range is [0, 1]. Never raises."""
+    budget earns nothing, whatever it says). `legal`: only a trace whose every clause is legal counts
+    (a search that jumps between cells to reach a right answer sooner earns nothing). The reward's
+    documented range is [0, 1]. Never raises."""
     parsed = linearize.parse(task, tokens)
-    correct = parsed.correct and finished
+    correct = parsed.correct and finished and (parsed.legal or not legal)
     if correct:
         value = gamma ** len(tokens) if gamma is not None else 1.0
     else:
@@ -136,20 +140,11 @@ def update(model, optimizer, loss, grad_clip, world):
 
 
 def optimizer_step(model, optimizer, grad_clip, world):
-    """The optimizer step on the gradients accumulated so far. Under torchrun every rank made its own
-    rollouts: averaging the gradients keeps the replicas identical. This is what DDP does, done by
-    hand because DDP arms its gradient hooks in its own forward(), and RL computes log-probs with
-    token_logprobs, not forward. The gradients travel as one flat tensor: one all-reduce per step,
-    not one per parameter. Returns the gradient norm; a non-finite one skips the step, so that the
-    weights (and the next checkpoint) stay good while the caller stops the run."""
-    if world > 1:
-        import torch.distributed as dist
-        params = list(model.parameters())
-        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
-        dist.all_reduce(flat)
-        flat /= world
-        for p, g in zip(params, flat.split([p.numel() for p in params])):
-            p.grad = g.view_as(p).clone()
+    """The optimizer step on the gradients accumulated so far, averaged over ranks first (every rank
+    made its own rollouts: distributed.average_gradients). Returns the gradient norm; a non-finite
+    one skips the step, so that the weights (and the next checkpoint) stay good while the caller
+    stops the run."""
+    average_gradients(model, world)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip).item()
     if math.isfinite(norm):
         optimizer.step()
@@ -262,7 +257,7 @@ def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, de
     if cfg.algo == "expert-iteration":
         return expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, generator, device, world)
     flat, completions, rewards, stats = sample_groups(model, vocab, prompts, reward_fn, cfg, generator, device)
-    adv = advantages(rewards, cfg.group, cfg.algo, cfg.rloo, cfg.use_std).to(device)
+    adv = advantages(rewards, cfg.group, cfg.algo, cfg.rloo, cfg.use_std).to(device) if flat else rewards
     signal = bool(flat) and (bool(adv.any()) or cfg.kl > 0 or cfg.entropy > 0)
     if not global_sum(int(signal), world):
         return stats | {"grad_norm": 0.0, "loss": 0.0, "updated": 0}
@@ -337,6 +332,8 @@ def parse_args(argv=None):
                    help="rollouts per forward/backward in the update, gradients accumulated (default: all at once; "
                         "lower it when long rollouts do not fit the GPU's memory)")
     p.add_argument("--format-reward", type=float, default=0.0, help="reward for a well-formed wrong answer")
+    p.add_argument("--legal-trace", action="store_true",
+                   help="reward a verified answer only if every clause of the trace before it is legal")
     p.add_argument("--gamma", type=float, default=None, help="discount a correct answer by gamma^tokens")
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-n", type=int, default=100)
@@ -374,8 +371,7 @@ def train(args):
     rank, world, device = init_distributed(device)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path, log_path = os.path.join(args.out, "ckpt.pt"), os.path.join(args.out, "log.jsonl")
-    init = load_checkpoint(args.init)
-    task_cls = task_of(init, args.init)
+    model, vocab, task_cls = checkpoint.load(args.init, device)
     try:
         problems, skipped = load_problems(args.problems, task_cls, skip_bad=args.skip_bad)
         val, skipped_val = load_problems(args.val, task_cls, skip_bad=args.skip_bad) if args.val else (None, 0)
@@ -384,12 +380,11 @@ def train(args):
     if rank == 0 and skipped + skipped_val:
         print(f"skipped {skipped + skipped_val} malformed problem lines")
     val = val[:args.eval_n] if val else None
-    model, vocab = model_from_checkpoint(init, device)
     dtype, why = resolve_dtype(args.dtype, device)
     if rank == 0:
         print(f"precision {dtype} ({why})")
     # the frozen starting model: the KL penalty's anchor, and in any case the yardstick of how far RL moved
-    ref = model_from_checkpoint(init, device)[0].eval()
+    ref = checkpoint.load(args.init, device)[0].eval()
     ref.requires_grad_(False)
     cfg = RLConfig(args.algo, args.group, args.temperature, args.max_new_tokens, args.rloo, not args.no_std,
                    args.ppo_epochs, args.clip, args.kl, args.norm, args.grad_clip, args.micro_batch, dtype, args.entropy,
@@ -399,8 +394,8 @@ def train(args):
     step = 0
     if args.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path)
-        if ckpt["vocab"] != init["vocab"] or ckpt["config"] != init["config"]:
-            diff = config_differences(ckpt["config"], init["config"]) or "the vocabularies differ (field 'vocab')"
+        if ckpt["vocab"] != vocab.itos or ckpt["config"] != asdict(model.config):
+            diff = config_differences(ckpt["config"], asdict(model.config)) or "the vocabularies differ (field 'vocab')"
             raise SystemExit(f"error: {ckpt_path} does not continue {args.init}: {diff}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -416,7 +411,7 @@ def train(args):
         if rank == 0:
             runlog.append(log_path, row)
 
-    def checkpoint():
+    def save():
         if rank == 0:
             save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
                             config=asdict(model.config), vocab=vocab.itos, task=task_cls.name, step=step,
@@ -430,9 +425,12 @@ def train(args):
         shard = val[rank::world]
         rows = evaluate(model, vocab, task_cls, shard, n=args.eval_samples, temperature=1.0, ks=ks, algos=(),
                         device=device, seed=args.seed + rank, dtype=dtype)["per_problem"] if shard else []
-        res = summarize(gather_shards(rows, len(val), rank, world), ks)
+        rows = gather_shards(rows, len(val), rank, world)
+        res = summarize(rows, ks)
         row = {"step": step, "val_acc": res["greedy_acc"], "val_legal_step_rate": res["legal_step_rate"],
-               **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
+               "val_tokens": res["mean_tokens"], **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
+        if args.max_new_tokens:  # evaluation decodes unbounded; within the budget is read off the lengths
+            row["val_acc_within_budget"] = statistics.fmean(budget.greedy_within(rows, args.max_new_tokens))
         log(row)
         return row
 
@@ -449,7 +447,7 @@ def train(args):
         tasks = [task_cls(problems[i]) for i in pick]
         stats = rl_step(model, ref, optimizer, vocab, [prompts[i] for i in pick],
                         lambda g, ids: judge(tasks[g], vocab.decode(ids), args.format_reward, args.gamma,
-                                             finished=bool(ids) and ids[-1] == vocab.eos),
+                                             finished=bool(ids) and ids[-1] == vocab.eos, legal=args.legal_trace),
                         cfg, gen, device, world)
         step += 1
         stats["reward"] = global_sum(stats["reward"], world) / world
@@ -465,7 +463,7 @@ def train(args):
             if rank == 0:
                 bar.write(f"step {step}: {row}")
         if step % args.eval_every == 0 or step == args.steps:
-            checkpoint()
+            save()
     bar.close()
     if rank == 0:
         runlog.plot_log(log_path, os.path.join(args.out, "rl.png"), f"{args.algo} from {args.init}",

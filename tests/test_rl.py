@@ -241,3 +241,12 @@ def test_a_completion_cut_off_by_its_budget_earns_nothing():
     good = "answer 9 + 6 = 15 , 15 * 4 = 60".split()
     assert train_rl.judge(right, good + [linearize.EOS])[:2] == (1.0, True)
     assert train_rl.judge(right, good, finished=False, format_reward=0.1)[:2] == (0.0, False)
+
+
+def test_a_trace_with_an_illegal_clause_earns_nothing_when_the_trace_must_be_legal():
+    maze = Maze({"grid": ["S..", "...", "..G"]})
+    jump = "go c2_2 answer c0_0 c0_1 c0_2 c1_2 c2_2 <eos>".split()  # c2_2 is no neighbour of the start
+    walk = "go c0_1 go c0_2 go c1_2 go c2_2 answer c0_0 c0_1 c0_2 c1_2 c2_2 <eos>".split()
+    assert train_rl.judge(maze, jump)[:2] == (1.0, True)  # the answer alone is right
+    assert train_rl.judge(maze, jump, legal=True)[:2] == (0.0, False)
+    assert train_rl.judge(maze, walk, legal=True)[:2] == (1.0, True)

@@ -95,6 +95,29 @@ def test_depth_first_beam_and_mcts_find_legal_maze_paths():
                 assert maze_path_ok(grid, plan) and maze_verify(problem, plan) and len(plan) >= best
 
 
+def test_dfs_in_a_random_order_is_still_a_complete_legal_search():
+    """random_order p: complete and legal (the reference decides solvability), the same trace for
+    the same seed, the best-first DFS at p = 0, and other orders (hence other traces) at p = 1."""
+    import linearize
+    rng, differ = random.Random(5), 0
+    for k in range(60):
+        problem = random_maze(rng, rng.randint(5, 8), rng.randint(5, 8))
+        task, best = Maze(problem), maze_shortest(problem["grid"])
+        states = lambda r: [(e[0], e[1].state) for e in r.events]
+        plain = search.dfs(task)
+        assert states(search.dfs(task, random_order=0.0, seed=k)) == states(plain)
+        for p in (0.3, 1.0):
+            result = search.dfs(task, random_order=p, seed=k)
+            assert result.solved == (best is not None)
+            assert states(search.dfs(task, random_order=p, seed=k)) == states(result)
+            if result.solved:
+                trace = linearize.linearize(task, result, "dfs", task.answer(result.moves), costs=False)
+                parsed = linearize.parse(task, trace)
+                assert parsed.legal and parsed.correct and maze_path_ok(problem["grid"], parsed.answer)
+                differ += p == 1.0 and states(result) != states(plain)
+    assert differ > 10
+
+
 # ------------------------------------------------------------------------------------------------
 # countdown
 
