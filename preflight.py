@@ -174,6 +174,8 @@ class Device:
     step_ms: float       # ...the fixed cost of one decode step (kernel launches, Python, one sync)
     memory: float        # bytes the largest batch may use
     cores: int           # CPU cores for making the data
+    search_ms: float = 3.0  # the evaluation's symbolic searches (all complete algorithms), per problem
+    jobs: int = 1           # stages side by side at these rates (the evaluation decodes that many models at once)
 
 
 DEVICES = {
@@ -191,6 +193,103 @@ def batch_longest(lengths, batch, draws=200):
     """The expected longest sequence of a random batch: what a padded batch really costs."""
     rng = random.Random(0)
     return sum(max(rng.choices(lengths, k=batch)) for _ in range(draws)) / draws
+
+
+def group_sizes(lengths, groups):
+    """(rows, padded length) of each length group of one batch, as train_sft.length_groups cuts it."""
+    rows, size = sorted(lengths), math.ceil(len(lengths) / max(1, min(groups, len(lengths))))
+    return [(len(rows[k:k + size]), rows[k:k + size][-1]) for k in range(0, len(rows), size)]
+
+
+def padded_length(lengths, batch, groups, draws=200):
+    """The expected padded length per row of a random batch run in `groups` length groups."""
+    rng = random.Random(0)
+    return sum(n * t for _ in range(draws) for n, t in group_sizes(rng.choices(lengths, k=batch), groups)) / (draws * batch)
+
+
+def _timed(spec):
+    """Seconds of one unit of a stage's work, in this process: training steps of the model on batches
+    of the given lengths (after 3 untimed ones: a new process's first steps run slow), or one decode
+    step of `rows` rows (random tokens: the cost does not depend on them)."""
+    import time
+    from model import GPT, GPTConfig
+    kind, config, device, threads, seed, arg = spec
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model, vocab_size = GPT(GPTConfig(**config)).to(device), config["vocab_size"]
+    if kind == "train":
+        opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95))
+
+        def work(parts_list):
+            for parts in parts_list:
+                opt.zero_grad(set_to_none=True)
+                for n, t in parts:
+                    x = torch.randint(0, vocab_size, (n, t - 1), device=device)
+                    (model(x, x)[1] / x.numel()).backward()
+                opt.step()
+        work(arg[:3])
+        t = time.perf_counter()
+        work(arg[3:])
+        return time.perf_counter() - t
+    model.eval()
+    rows, steps = arg
+    idx = torch.randint(4, vocab_size, (rows, 20), device=device)
+    model.generate(idx, steps, generator=torch.Generator(device=device).manual_seed(seed))
+    t = time.perf_counter()
+    model.generate(idx, steps, generator=torch.Generator(device=device).manual_seed(seed))
+    return (time.perf_counter() - t) / steps
+
+
+def measure(task, preset, shape, sample, device, seed=0, jobs=1):
+    """This machine's rates, timed in seconds on the preset's own shapes: a few training steps of its
+    model on batches with its trace data's lengths, decode steps at two batch sizes (their difference
+    splits a step into a fixed part and a part per row), and the symbolic searches of the evaluation
+    on sampled problems. With jobs > 1 the work runs in that many processes at once, as the stages
+    will: the rates are one stage's while the others run. Returns a Device."""
+    import multiprocessing
+    import time
+    n_layer, n_head, n_embd, block_size = shape
+    task_cls = get_task(task)
+    vocab_size = len(linearize.build_vocab(task_cls))
+    context = context_length(sample[0], block_size)
+    params = parameter_count(n_layer, n_embd, vocab_size, context)
+    config = dict(block_size=context, vocab_size=vocab_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd)
+    lengths, rng = sample[0][preset.trace], random.Random(seed)
+    batch = next((preset.batch_of(r) for r in preset.sft if r.kind == "trace"), preset.batch_size)  # the longest runs'
+    shapes = [group_sizes(rng.choices(lengths, k=batch), preset.length_groups) for _ in range(11)]
+    flops = sum(n * (t - 1) * (6 * params + 12 * n_layer * (t - 1) * n_embd) for parts in shapes[3:] for n, t in parts)
+    threads = torch.get_num_threads()
+
+    def side_by_side(kind, arg):
+        specs = [(kind, config, device, threads, seed + k, arg) for k in range(jobs)]
+        if jobs == 1:
+            return _timed(specs[0])
+        with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+            return max(pool.map(_timed, specs))
+    train_flops = flops / side_by_side("train", shapes)
+    small, large = side_by_side("decode", (16, 24)), side_by_side("decode", (256, 24))
+    per_row = max(large - small, 1e-9) / 240
+    fixed = max(small - 16 * per_row, 0.0)
+    per_token = 2 * params + 4 * n_layer * 32 * n_embd / 2
+    problems = task_cls.generate(SAMPLE // 2, random.Random(seed * 1000 + 98), "train", **_generate_options(task_cls, preset))
+    t0 = time.perf_counter()
+    for problem in problems:
+        for algo in search.ALGOS:
+            if search.ALGOS[algo].complete:
+                search.run_search(task_cls(problem), algo)
+    search_ms = 1e3 * (time.perf_counter() - t0) / len(problems)
+    return Device(f"this machine ({threads} thread(s) per stage; rates timed just now)", train_flops,
+                  per_token / per_row, 1e3 * fixed, free_memory(device), os.cpu_count() or 1, search_ms, jobs)
+
+
+def _generate_options(task_cls, preset):
+    """The task's generation options as preset.generate sets them (search.py's flags, parsed)."""
+    import argparse
+    p = argparse.ArgumentParser()
+    dests = [p.add_argument(*flags, **kw).dest for flags, kw in task_cls.generate_arguments()]
+    args = p.parse_args(preset.generate)
+    return {d: getattr(args, d) for d in dests}
 
 
 def plan(task, preset, shape, dev, seed=0, sample=None):
@@ -220,30 +319,44 @@ def plan(task, preset, shape, dev, seed=0, sample=None):
     formats = len({run.data.removesuffix("_small") for run in preset.sft}) + 1
     out = [(f"{task}/data", 0, 0, 0, (preset.n_train + 4 * preset.n_test) * 1.5e-3 + preset.n_train * formats * 5e-4 / dev.cores)]
     for run in preset.sft:
-        pad = batch_longest(lengths[run.data.removesuffix("_small")], preset.batch_size)
-        tokens = run.steps * preset.batch_size * pad
+        batch = preset.batch_of(run)
+        pad = padded_length(lengths[run.data.removesuffix("_small")], batch, preset.length_groups)
+        tokens = run.steps * batch * pad
         secs, _, flops = decode(preset.evals * preset.n_val, longest(run.data, 64), 64)  # the learning curve
         out.append((f"{task}/{run.name}", tokens, tokens * train_per_token(pad) + flops,
-                    training_bytes(preset.batch_size, pad, n_layer, n_embd, vocab_size) + 16 * params,
+                    training_bytes(batch, pad, n_layer, n_embd, vocab_size) + 16 * params,
                     tokens * train_per_token(pad) / dev.train_flops + secs))
     data_of = preset.data_of()
     for run in preset.rl:
-        rows = preset.rl_prompts * preset.rl_group
-        steps = longest(data_of[run.init], rows)
-        secs, tokens, flops = decode(rows, steps, rows)
+        rows, n_steps = preset.rl_prompts * preset.rl_group, run.steps or preset.rl_steps
+        steps = min(run.budget or context, longest(data_of[run.init], rows))
+        # dynamic sampling draws until a batch's worth of groups with signal is kept: about two batches
+        # when half of them carry none (measured on the CPU maze run: 2.25 of 3)
+        secs, tokens, flops = (x * min(run.rounds, 2.25) for x in decode(rows, steps, rows))
         update = rows * steps * (train_per_token(steps) + 2 * 2 * params)  # + the old and reference log-probs
         evals = decode(4 * preset.n_val * 5, steps, 64)[0]
         micro = preset.rl_micro_batch or rows
         peak = training_bytes(micro, steps, n_layer, n_embd, vocab_size) + rows * n_layer * 2 * steps * n_embd * 4
-        out.append((f"{task}/{run.name}", preset.rl_steps * tokens, preset.rl_steps * (flops + update), peak + 16 * params,
-                    preset.rl_steps * (secs + update / dev.train_flops) + evals))
+        out.append((f"{task}/{run.name}", n_steps * tokens, n_steps * (flops + update), peak + 16 * params,
+                    n_steps * (secs + update / dev.train_flops) + evals))
     secs = tokens = flops = 0
     for data in data_of.values():  # every model, evaluated
         rows = 2 * preset.n_test * (1 + preset.samples) + (2 * preset.n_test if preset.second_test else 0)
         s, t, f = decode(rows, longest(data, preset.eval_batch), preset.eval_batch)
         secs, tokens, flops = secs + s, tokens + t, flops + f
+    # the models are evaluated dev.jobs at a time; the symbolic searches: once per test problem for the
+    # records in each evaluating process, and the sweep at every node budget
+    secs = secs / dev.jobs + 2 * preset.n_test * dev.search_ms / 1e3 * (len(data_of) / dev.jobs + 1 + len(preset.budgets))
     out.append((f"{task}/evaluate", tokens, flops, preset.eval_batch * n_layer * 2 * context * n_embd * 4 + 4 * params, secs))
     return out
+
+
+def estimate(task, preset, shape, device, seed=0, jobs=1):
+    """(the device as measured here, the plan with its rates): each stage's seconds on this machine,
+    `jobs` stages running side by side."""
+    sample = sample_lengths(task, preset, seed)
+    dev = measure(task, preset, shape, sample, device, seed, jobs)
+    return dev, plan(task, preset, shape, dev, seed, sample)
 
 
 def print_plan(stages, dev):

@@ -21,6 +21,7 @@ class SFTRun:
     kind: str            # solution | trace | control
     data: str            # the training file in data/ (without .jsonl)
     steps: int
+    batch_size: int | None = None  # None: the preset's
 
 
 @dataclass
@@ -28,6 +29,12 @@ class RLRun:
     name: str
     init: str            # the SFT run it starts from
     algo: str = "grpo"
+    budget: int | None = None   # generated tokens per rollout; only an answer ended within them is rewarded
+                                # (None: the context). Budgeted runs are judged within the budget too.
+    problems: str = "train"     # its prompts, a file in data/: train, or train_search (those that need search)
+    steps: int | None = None    # None: the preset's rl_steps
+    rounds: int = 1             # dynamic sampling: up to this many batches of prompts per step (train_rl --dynamic-rounds)
+    flags: list = field(default_factory=list)  # further train_rl.py flags
 
 
 @dataclass
@@ -44,6 +51,7 @@ class Preset:
     sft: list            # SFTRun
     rl: list             # RLRun
     batch_size: int = 32
+    length_groups: int = 3  # train_sft --length-groups: each batch in groups of similar length (less padding)
     lr: float = 3e-3
     evals: int = 6       # validation points per SFT run (the learning curve)
     rl_steps: int = 20
@@ -51,7 +59,8 @@ class Preset:
     rl_group: int = 8
     rl_lr: float = 5e-5
     samples: int = 16    # samples per test problem for pass@k
-    budgets: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
+    budgets: list = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])  # node budgets of the symbolic sweep
+    token_budgets: list = field(default_factory=lambda: [16, 24, 32, 40, 48, 64])  # generated tokens (budget.py)
     test_split: str = "test"
     second_test: str | None = None  # another held-out split, greedy only (Countdown: SoS's held-out targets)
     rl_range: tuple = (0.1, 0.9)    # RL starts only from models at the edge of competence (validation greedy accuracy)
@@ -60,6 +69,10 @@ class Preset:
     decode_cap: float | None = None  # generate at most this many times the p99 length of the training traces
                                      # (None: up to the model's context, as on the CPU)
     dtype: str = "auto"             # train_sft/train_rl/evaluate --dtype (auto: bf16 where measured faster)
+
+    def batch_of(self, run):
+        """The batch size an SFT run trains with."""
+        return run.batch_size or self.batch_size
 
     def data_of(self):
         """{model: the training data it learned from}; an RL run's is its SFT init's."""
@@ -79,8 +92,10 @@ def standard_runs(trace, steps, solution_steps, small=False, extra=()):
     return runs + [SFTRun(f"sft_{data}", "trace", data, n) for data, n in extra]
 
 
+# the DFS traces try the children in a random order at 30 % of the nodes (best first elsewhere): as
+# accurate as best-first traces, and a policy with choices in it for RL (docs/design.md, stage 3)
 _MAZE_CPU = dict(generate=["--height", "6", "--width-cells", "6"],
-                 trace="dfs", trace_flags=["--no-costs"], n_train=4000, n_small=1000, n_test=150, n_val=100,
+                 trace="dfs", trace_flags=["--no-costs", "--random-order", "0.3"], n_train=4000, n_small=1000, n_test=150, n_val=100,
                  model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"])
 # countdown-3 from 1..50 has 117,617 problems (97,119 in the training split): 10,000 is a twelfth
 _COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "50", "--target-max", "100"], trace="dfs",
@@ -91,12 +106,20 @@ _GPU_MODEL = ["--n-layer", "8", "--n-head", "8", "--n-embd", "384"]
 # Decoding dominates a GPU run (python reproduce.py --preset gpu --plan --assume-device h100): 16
 # samples per problem (pass@16, as on the CPU), 1,024 rows per decoding batch, generation capped at
 # 1.2x the p99 length of the model's training traces, and the RL update in micro-batches of 64.
-_GPU_DECODE = dict(samples=16, eval_batch=1024, decode_cap=1.2, rl_micro_batch=64)
+_GPU_DECODE = dict(samples=16, eval_batch=1024, decode_cap=1.2, rl_micro_batch=64,
+                   length_groups=1)  # (length groups were measured on CPUs only: a GPU keeps its one padded batch)
 PRESETS = {
     "cpu": {
         # the data-size sweep does not fit in 20 minutes here: it runs in cpu-long (README, pilots)
+        # RL from the trace model within a budget of 32 generated tokens (its teacher solves 0.29 of the
+        # needs-search mazes there), on the training mazes that need search, a verified answer counting
+        # only after legal clauses; from solution-only, unbudgeted, as before
         "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000), rl_steps=100, evals=5,
-                       rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
+                       rl=[RLRun("rl_grpo_dfs", "sft_dfs", budget=32, problems="train_search", rounds=3,
+                                 flags=["--legal-trace"]),
+                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration", budget=32, problems="train_search",
+                                 steps=200, flags=["--legal-trace"]),
+                           RLRun("rl_grpo_solution", "sft_solution")]),
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 2000, 1500),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
     },
@@ -105,8 +128,11 @@ PRESETS = {
     "cpu-long": {
         "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000, small=True,
                                                       extra=[("astar", 2500), ("mcts", 4000), ("mix", 2500)]),
-                       rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution"),
-                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration")], rl_steps=100),
+                       rl=[RLRun("rl_grpo_dfs", "sft_dfs", budget=32, problems="train_search", rounds=3, steps=300,
+                                 flags=["--legal-trace"]),
+                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration", budget=32, problems="train_search",
+                                 steps=300, flags=["--legal-trace"]),
+                           RLRun("rl_grpo_solution", "sft_solution")], rl_steps=100),
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 4000, 3000, extra=[("mcts", 4000)]),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")], rl_steps=40),
     },
@@ -131,8 +157,9 @@ PRESETS = {
 _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n_test=4, n_val=8,
               model=["--n-layer", "1", "--n-head", "2", "--n-embd", "32"],
               sft=standard_runs("dfs", 20, 20, small=True, extra=[("mcts", 10)]),
-              rl=[RLRun("rl_grpo_dfs", "sft_dfs")], batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4,
-              rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4], rl_range=(0.0, 1.0))  # RL runs, whatever SFT learned
+              rl=[RLRun("rl_grpo_dfs", "sft_dfs", budget=24, problems="train_search", rounds=2, flags=["--legal-trace"])],
+              batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4, rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4],
+              token_budgets=[8, 24], rl_range=(0.0, 1.0))  # RL runs, whatever SFT learned
 PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
                     for name, cls in registry().items()}
 # the GPU preset's shapes at a few minutes (benchmarks/gpu_smoke.sh): every stage runs, learning is not the point

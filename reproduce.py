@@ -37,9 +37,11 @@ import json
 import math
 import os
 import platform
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from functools import partial
 
 import budget
+import checkpoint
 import evaluate
 import linearize
 import preflight
@@ -47,8 +49,9 @@ import report
 import search
 import train_rl
 import train_sft
+from distributed import set_threads
 from model import pick_device
-from presets import PRESETS, SFTRun, override
+from presets import PRESETS, Preset, RLRun, SFTRun, override
 from stages import Pipeline
 from tasks import get_task, load_problems, registry, write_jsonl
 
@@ -97,120 +100,168 @@ def sft_argv(task, preset, run, folder, seed):
     p = lambda *parts: os.path.join(folder, *parts)
     every = str(math.ceil(run.steps / preset.evals))
     return ["--task", task, "--data", p("data", f"{run.data}.jsonl"), "--val", p("data", "val.jsonl"),
-            "--out", p(run.name), "--max-steps", str(run.steps), "--batch-size", str(preset.batch_size),
-            "--lr", str(preset.lr), "--warmup", str(min(100, run.steps // 10)), "--seed", str(seed),
-            "--eval-every", every, "--eval-n", str(preset.n_val), "--ckpt-every", every, "--resume", "--quiet",
-            *preset.model]
+            "--out", p(run.name), "--max-steps", str(run.steps), "--batch-size", str(preset.batch_of(run)),
+            "--length-groups", str(preset.length_groups), "--lr", str(preset.lr), "--warmup", str(min(100, run.steps // 10)),
+            "--seed", str(seed), "--eval-every", every, "--eval-n", str(preset.n_val), "--ckpt-every", every, "--resume",
+            "--quiet", *preset.model]
 
 
-def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None):
-    task_cls = get_task(task)
-    d = os.path.join(out, task)
-    p = lambda *parts: os.path.join(d, *parts)
+@dataclass
+class Job:
+    """What every stage of one task needs (picklable: with --jobs > 1 a stage runs in its own process)."""
+    task: str
+    preset: Preset
+    dir: str             # the task's folder in the run folder
+    seed: int
+    common: list         # flags every script gets: threads, device, precision
+    jobs: int = 1        # models the evaluation decodes at once, one process each
+
+    def p(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+
+def generate(job, n, split, s, path):
+    search.main(["--task", job.task, "--generate", str(n), "--split", split, "--seed", str(job.seed * 1000 + s),
+                 "--out", path, *job.preset.generate])
+
+
+def traces(job, algo, name, *extra):
+    search.main(["--task", job.task, "--algo", algo, "--problems", job.p("data", "train.jsonl"), "--seed", str(job.seed),
+                 "--out", job.p("data", f"{name}.jsonl"), *job.preset.trace_flags, *extra])
+
+
+def make_data(job):
+    preset, p, task_cls = job.preset, job.p, get_task(job.task)
+    os.makedirs(p("data"), exist_ok=True)
+    generate(job, preset.n_train, "train", 1, p("data", "train.jsonl"))
+    stratified_test(task_cls, preset, lambda *a: generate(job, *a), p("data", "test.jsonl"))
+    if preset.second_test:
+        generate(job, 2 * preset.n_test, preset.second_test, 4, p("data", "test2.jsonl"))
+    # validation problems: the training distribution, but none of the training problems
+    seen = {json.dumps(r, sort_keys=True) for r in read_rows(p("data", "train.jsonl"))}
+    generate(job, preset.n_val * 2, "train", 3, p("data", "val_all.jsonl"))
+    val = [r for r in read_rows(p("data", "val_all.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
+    write_jsonl(p("data", "val.jsonl"), val[:preset.n_val])
+    if any(run.problems == "train_search" for run in preset.rl):  # RL prompts where a search is needed,
+        search_only = lambda rows: [r for r in rows if search.needs_search(task_cls(r))]  # and their validation
+        write_jsonl(p("data", "train_search.jsonl"), search_only(read_rows(p("data", "train.jsonl"))))
+        generate(job, preset.n_val * 8, "train", 5, p("data", "val_more.jsonl"))
+        more = [r for r in read_rows(p("data", "val_more.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
+        write_jsonl(p("data", "val_search.jsonl"), search_only(more)[:preset.n_val])
+    wanted = {run.data.removesuffix("_small") for run in preset.sft}
+    traces(job, "astar", "solution", "--format", "solution")
+    traces(job, preset.trace, preset.trace)
+    for algo in sorted(wanted & set(search.ALGOS) - {preset.trace}):
+        traces(job, algo, algo)
+    if "astar_costs" in wanted:  # Searchformer's A* format: the g and h costs kept in every clause
+        search.main(["--task", job.task, "--algo", "astar", "--problems", p("data", "train.jsonl"), "--seed",
+                     str(job.seed), "--out", p("data", "astar_costs.jsonl")])
+    if "shuffled" in wanted:
+        traces(job, preset.trace, "shuffled", "--shuffle")
+    if "swapped" in wanted:
+        write_jsonl(p("data", "swapped.jsonl"), linearize.swap_traces(read_rows(p("data", f"{preset.trace}.jsonl")), job.seed))
+    if "mix" in wanted:  # SoS-style: each problem's trace comes from one strategy, alternating
+        traces(job, "dfs", "mix_dfs")
+        traces(job, "bfs", "mix_bfs")
+        pairs = zip(read_rows(p("data", "mix_dfs.jsonl")), read_rows(p("data", "mix_bfs.jsonl")))
+        write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(pairs)])
+    for run in preset.sft:
+        if run.data.endswith("_small"):
+            write_jsonl(p("data", f"{run.data}.jsonl"), read_rows(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])
+
+
+def run_sft(job, run):
+    train_sft.train(train_sft.parse_args(sft_argv(job.task, job.preset, run, job.dir, job.seed) + job.common))
+
+
+def decode_cap(job, data):
+    """--max-new-tokens for a model trained on `data` (nothing without a decode_cap)."""
+    if job.preset.decode_cap is None:
+        return []
+    lengths = sorted(len(r["trace"].split()) + 1 for r in read_rows(job.p("data", f"{data}.jsonl")))
+    return ["--max-new-tokens", str(math.ceil(job.preset.decode_cap * lengths[int(0.99 * (len(lengths) - 1))]))]
+
+
+def run_rl(job, run):
+    preset, p = job.preset, job.p
+    val = p("data", "val_search.jsonl" if run.problems == "train_search" else "val.jsonl")
+    steps = run.steps or preset.rl_steps
+    # RL starts only at the edge of competence: validation greedy accuracy (within the budget) in rl_range
+    acc = competence(p(run.init, "ckpt.pt"), val, run.budget) if run.budget else \
+        report.last(read_log(p(run.init, "log.jsonl")), "val_acc")
+    os.makedirs(p(run.name), exist_ok=True)
+    lo, hi = preset.rl_range
+    if acc is None or not lo <= acc <= hi:
+        evaluate.save_json(p(run.name, "skipped.json"), {"init": run.init, "val_acc": acc, "range": [lo, hi]})
+        print(f"{run.name}: skipped, {run.init} has validation greedy accuracy {acc} outside [{lo}, {hi}]")
+        return
+    cap = ["--max-new-tokens", str(run.budget)] if run.budget else decode_cap(job, preset.data_of()[run.name])
+    train_rl.train(train_rl.parse_args(
+        ["--init", p(run.init, "ckpt.pt"), "--problems", p("data", f"{run.problems}.jsonl"), "--val", val,
+         "--out", p(run.name), "--algo", run.algo, "--steps", str(steps), "--seed", str(job.seed),
+         "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
+         "--eval-every", str(max(1, steps // 4)), "--eval-n", str(preset.n_val), "--eval-samples", "4",
+         "--dynamic-rounds", str(run.rounds), "--resume", "--quiet", *cap, *run.flags, *job.common]
+        + (["--micro-batch", str(preset.rl_micro_batch)] if preset.rl_micro_batch else [])))
+
+
+def evaluate_one(job, name):
+    """One model on the test set (and the second test split), as evaluate.py would."""
+    preset, p = job.preset, job.p
+    ks = ",".join(str(k) for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples)
+    cap, batch = decode_cap(job, preset.data_of()[name]), str(preset.eval_batch)
+    evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
+                   "--batch-size", batch, "--k", ks, "--seed", str(job.seed), "--out", p("eval", f"{name}.json"),
+                   *cap, *job.common] + ([] if "--no-costs" in preset.trace_flags else ["--costs"]))
+    if preset.second_test:
+        evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test2.jsonl"), "--n", "0",
+                       "--batch-size", batch, "--algos", "", "--out", p("eval", f"{name}.test2.json"), *cap, *job.common])
+
+
+def evaluate_all(job):
+    """Every trained model (job.jobs at a time, one process each), then the symbolic sweep."""
+    os.makedirs(job.p("eval"), exist_ok=True)
+    names = [r.name for r in job.preset.sft + job.preset.rl if os.path.exists(job.p(r.name, "ckpt.pt"))]
+    if job.jobs > 1:
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(job.jobs) as pool:
+            pool.starmap(evaluate_one, [(job, name) for name in names])
+    else:
+        for name in names:
+            evaluate_one(job, name)
+    task_cls = get_task(job.task)
+    problems = load_problems(job.p("data", "test.jsonl"), task_cls)[0]
+    evaluate.save_json(job.p("eval", "symbolic.json"), budget.symbolic_sweep(
+        task_cls, problems, job.preset.budgets, costs="--no-costs" not in job.preset.trace_flags))
+
+
+def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None, jobs=1):
+    """The task's stages: data, each SFT run (after the data), each RL run (after its start), the
+    evaluation (after everything). With jobs > 1 each stage runs with `threads` threads."""
     key = {"task": task, "seed": seed, "code": code_version(), **asdict(preset)}
     common = (["--threads", str(threads)] if threads else []) + (["--device", device] if device else []) + \
         ["--dtype", preset.dtype]
-
-    def generate(n, split, s, path):
-        search.main(["--task", task, "--generate", str(n), "--split", split, "--seed", str(seed * 1000 + s),
-                     "--out", path, *preset.generate])
-
-    def traces(algo, name, *extra):
-        search.main(["--task", task, "--algo", algo, "--problems", p("data", "train.jsonl"), "--seed", str(seed),
-                     "--out", p("data", f"{name}.jsonl"), *preset.trace_flags, *extra])
-
-    def make_data():
-        os.makedirs(p("data"), exist_ok=True)
-        generate(preset.n_train, "train", 1, p("data", "train.jsonl"))
-        stratified_test(task_cls, preset, generate, p("data", "test.jsonl"))
-        if preset.second_test:
-            generate(2 * preset.n_test, preset.second_test, 4, p("data", "test2.jsonl"))
-        # validation problems: the training distribution, but none of the training problems
-        seen = {json.dumps(r, sort_keys=True) for r in read_rows(p("data", "train.jsonl"))}
-        generate(preset.n_val * 2, "train", 3, p("data", "val_all.jsonl"))
-        val = [r for r in read_rows(p("data", "val_all.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
-        write_jsonl(p("data", "val.jsonl"), val[:preset.n_val])
-        wanted = {run.data.removesuffix("_small") for run in preset.sft}
-        traces("astar", "solution", "--format", "solution")
-        traces(preset.trace, preset.trace)
-        for algo in sorted(wanted & set(search.ALGOS) - {preset.trace}):
-            traces(algo, algo)
-        if "astar_costs" in wanted:  # Searchformer's A* format: the g and h costs kept in every clause
-            search.main(["--task", task, "--algo", "astar", "--problems", p("data", "train.jsonl"), "--seed", str(seed),
-                         "--out", p("data", "astar_costs.jsonl")])
-        if "shuffled" in wanted:
-            traces(preset.trace, "shuffled", "--shuffle")
-        if "swapped" in wanted:
-            write_jsonl(p("data", "swapped.jsonl"), linearize.swap_traces(read_rows(p("data", f"{preset.trace}.jsonl")), seed))
-        if "mix" in wanted:  # SoS-style: each problem's trace comes from one strategy, alternating
-            traces("dfs", "mix_dfs")
-            traces("bfs", "mix_bfs")
-            pairs = zip(read_rows(p("data", "mix_dfs.jsonl")), read_rows(p("data", "mix_bfs.jsonl")))
-            write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(pairs)])
-        for run in preset.sft:
-            if run.data.endswith("_small"):
-                write_jsonl(p("data", f"{run.data}.jsonl"), read_rows(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])
-
-    pipe.add(f"{task}/data", 10, key, make_data, p("data"))
-
-    def sft(run):
-        return lambda: train_sft.train(train_sft.parse_args(sft_argv(task, preset, run, d, seed) + common))
-
-    for run in preset.sft:  # the ETA's first guess: seconds per step measured on the CPU preset
-        pipe.add(f"{task}/{run.name}", run.steps * (0.08 if run.kind == "solution" else 0.14), key, sft(run), p(run.name))
-
-    def decode_cap(data):
-        """--max-new-tokens for a model trained on `data` (nothing without a decode_cap)."""
-        if preset.decode_cap is None:
-            return []
-        lengths = sorted(len(r["trace"].split()) + 1 for r in read_rows(p("data", f"{data}.jsonl")))
-        return ["--max-new-tokens", str(math.ceil(preset.decode_cap * lengths[int(0.99 * (len(lengths) - 1))]))]
-
-    data_of = preset.data_of()
-
-    def rl(run):
-        def fn():
-            acc = report.last(read_log(p(run.init, "log.jsonl")), "val_acc")
-            os.makedirs(p(run.name), exist_ok=True)
-            lo, hi = preset.rl_range
-            if acc is None or not lo <= acc <= hi:
-                evaluate.save_json(p(run.name, "skipped.json"), {"init": run.init, "val_acc": acc, "range": [lo, hi]})
-                print(f"{run.name}: skipped, {run.init} has validation greedy accuracy {acc} outside [{lo}, {hi}]")
-                return
-            train_rl.train(train_rl.parse_args(
-                ["--init", p(run.init, "ckpt.pt"), "--problems", p("data", "train.jsonl"), "--val", p("data", "val.jsonl"),
-                 "--out", p(run.name), "--algo", run.algo, "--steps", str(preset.rl_steps), "--seed", str(seed),
-                 "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
-                 "--eval-every", str(max(1, preset.rl_steps // 4)), "--eval-n", str(preset.n_val), "--eval-samples", "4",
-                 "--resume", "--quiet", *decode_cap(data_of[run.name]), *common]
-                + (["--micro-batch", str(preset.rl_micro_batch)] if preset.rl_micro_batch else [])))
-        return fn
-
+    job = Job(task, preset, os.path.join(out, task), seed, common, jobs)
+    first = f"{task}/data"
+    pipe.add(first, 10, key, partial(make_data, job), job.p("data"), after=[s.name for s in pipe.stages])
+    for run in preset.sft:
+        pipe.add(f"{task}/{run.name}", run.steps * 0.14, key, partial(run_sft, job, run), job.p(run.name), after=[first])
     for run in preset.rl:
-        pipe.add(f"{task}/{run.name}", preset.rl_steps * 2.0, key, rl(run), p(run.name))
-
-    def evaluate_all():
-        os.makedirs(p("eval"), exist_ok=True)
-        ks = ",".join(str(k) for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples)
-        for name in [r.name for r in preset.sft] + [r.name for r in preset.rl]:
-            if os.path.exists(p(name, "ckpt.pt")):
-                cap, batch = decode_cap(data_of[name]), str(preset.eval_batch)
-                evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
-                               "--batch-size", batch, "--k", ks, "--seed", str(seed), "--out", p("eval", f"{name}.json"),
-                               *cap, *common])
-                if preset.second_test:
-                    evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test2.jsonl"), "--n", "0",
-                                   "--batch-size", batch, "--algos", "", "--out", p("eval", f"{name}.test2.json"),
-                                   *cap, *common])
-        problems = load_problems(p("data", "test.jsonl"), task_cls)[0]
-        evaluate.save_json(p("eval", "symbolic.json"), budget.symbolic_sweep(
-            task_cls, problems, preset.budgets, costs="--no-costs" not in preset.trace_flags))
-
-    pipe.add(f"{task}/evaluate", 120, key, evaluate_all, p("eval"))
+        pipe.add(f"{task}/{run.name}", (run.steps or preset.rl_steps) * 2.0, key, partial(run_rl, job, run),
+                 job.p(run.name), after=[first, f"{task}/{run.init}"])
+    pipe.add(f"{task}/evaluate", 120, key, partial(evaluate_all, job), job.p("eval"))
 
 
 def read_log(path):
     return read_rows(path) if os.path.exists(path) else []
+
+
+def competence(ckpt, problems, tokens):
+    """Greedy accuracy of a checkpoint on a problem file within a budget of generated tokens."""
+    model, vocab, task_cls = checkpoint.load(ckpt)
+    rows = evaluate.evaluate(model, vocab, task_cls, load_problems(problems, task_cls)[0], n=0, algos=(),
+                             batch_size=256, dtype="fp32")["per_problem"]
+    return round(sum(budget.greedy_within(rows, tokens)) / max(1, len(rows)), 4)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -226,7 +277,7 @@ def task_results(d, preset):
     task_cls = get_task(os.path.basename(d))
     p = lambda *parts: os.path.join(d, *parts)
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples]
-    models = {}
+    models, any_rows = {}, None
     for run in preset.sft + preset.rl:
         path = p("eval", f"{run.name}.json")
         if not os.path.exists(path):
@@ -243,23 +294,35 @@ def task_results(d, preset):
                      "train_problems": len(data_rows), "steps": run.steps}
         else:
             entry = {"kind": "rl", "format": models[run.init]["format"], "init": run.init, "algo": run.algo,
-                     "steps": preset.rl_steps}
+                     "steps": run.steps or preset.rl_steps, "budget": run.budget}
             data_rate = models[run.init]["gate"]["data_legal_step_rate"]
         strata = evaluate.by_stratum(rows, ks)
         log = read_log(p(run.name, "log.jsonl"))
         entry |= {"gate": evaluate.gate(strata["all"], data_rate),
                   "strata": {name: stratum_numbers(s) for name, s in strata.items()},
+                  "budgets": budget.budget_table(rows, preset.token_budgets, ks=(1, preset.samples)),
                   "curve": [{k: r[k] for k in r if k in ("step", "trained_tokens", "val_acc", "val_legal_step_rate",
-                                                         "val_answer_rate", "loss", "reward", "zero_var_groups")}
+                                                         "val_answer_rate", "loss", "reward", "zero_var_groups",
+                                                         "val_acc_within_budget", "entropy", "gen_len",
+                                                         "legal_step_rate", "backtracks")}
                             for r in log if "val_acc" in r or "reward" in r or r.get("step", 0) % 50 == 0]}
         if preset.second_test and os.path.exists(p("eval", f"{run.name}.test2.json")):
             second = json.load(open(p("eval", f"{run.name}.test2.json")))
             entry["second_test"] = {"split": preset.second_test, "n": second["n_problems"],
                                     "greedy": second["greedy_acc"], "greedy_ci": second["greedy_acc_ci"]}
+        if isinstance(run, RLRun) and run.budget and os.path.exists(p("eval", f"{run.init}.json")):
+            solution = p("eval", "sft_solution.json")
+            entry["answer"] = budget.rl_answer(rows, json.load(open(p("eval", f"{run.init}.json")))["per_problem"],
+                                               json.load(open(solution))["per_problem"] if os.path.exists(solution) else None,
+                                               run.budget, preset.samples)
         models[run.name] = entry
+        any_rows = rows
     sym = json.load(open(p("eval", "symbolic.json"))) if os.path.exists(p("eval", "symbolic.json")) else {}
-    return {"test_problems": {"needs_search": preset.n_test, "direct": preset.n_test}, "samples": preset.samples,
-            "models": models, "symbolic": sym}
+    out = {"test_problems": {"needs_search": preset.n_test, "direct": preset.n_test}, "samples": preset.samples,
+           "models": models, "symbolic": sym, "token_budgets": preset.token_budgets}
+    if any_rows:
+        out["symbolic_budgets"] = budget.symbolic_table(any_rows, preset.token_budgets)
+    return out
 
 
 def write_results(out, preset_name, presets, pipe):
@@ -268,7 +331,8 @@ def write_results(out, preset_name, presets, pipe):
     results = {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
     stages = pipe.seconds()
-    evaluate.save_json(os.path.join(out, "timings.json"), {"wall_s": round(sum(stages.values()), 1), "stages": stages})
+    evaluate.save_json(os.path.join(out, "timings.json"), {"wall_s": round(sum(stages.values()), 1), "stages": stages,
+                                                           "planned_s": pipe.estimates()})
     evaluate.save_json(os.path.join(out, "results.json"), results)
     return results
 
@@ -291,10 +355,40 @@ def run_preflight(presets, out, device, seed):
         raise SystemExit("error: preflight found settings that would fail (nothing was run):\n  " + "\n  ".join(errors))
 
 
-def show_plan(presets, device_kind, seed):
-    """Each stage's tokens, FLOPs, peak memory and time on a device (measured or assumed rates)."""
-    dev = preflight.DEVICES[device_kind]
-    stages = [s for task, preset in presets.items() for s in preflight.plan(task, preset, model_shape(task, preset), dev, seed)]
+def parallelism(device, jobs=None, threads=None):
+    """(stages at once, threads per stage): on a CPU, one stage per core on one thread each unless
+    asked otherwise; on a GPU, one stage at a time."""
+    cores = os.cpu_count() or 1
+    jobs = jobs or (cores if device == "cpu" else 1)
+    return jobs, threads or (max(1, cores // jobs) if jobs > 1 else None)
+
+
+def timed_plan(presets, device, seed, threads=None, jobs=1):
+    """The plan, with rates timed on this machine in seconds (preflight.measure: `jobs` stages side by
+    side on `threads` threads each), and its device."""
+    set_threads(device, threads)
+    stages, dev = [], None
+    for task, preset in presets.items():
+        dev, found = preflight.estimate(task, preset, model_shape(task, preset), device, seed, jobs)
+        stages += found
+    return stages, dev
+
+
+def show_plan(presets, device_kind, seed, device, threads=None, jobs=None):
+    """Each stage's tokens, FLOPs, peak memory and time: timed here, or on another device's assumed rates."""
+    if device_kind is None:
+        jobs, threads = parallelism(device, jobs, threads)
+        stages, dev = timed_plan(presets, device, seed, threads, jobs)
+        dev.name += f", {jobs} stage(s) at a time"
+        if jobs > 1:  # the stages in the order the pipeline runs them, `jobs` at once
+            pipe = Pipeline(os.devnull)
+            for task, preset in presets.items():
+                add_stages(pipe, task, preset, os.devnull, threads, seed, None, jobs)
+            pipe.set_estimates({name: secs for name, *_, secs in stages})
+            print(f"with {jobs} stages at a time: about {pipe.makespan(jobs) / 60:.0f} min of wall time")
+    else:
+        dev = preflight.DEVICES[device_kind]
+        stages = [s for task, preset in presets.items() for s in preflight.plan(task, preset, model_shape(task, preset), dev, seed)]
     preflight.print_plan(stages, dev)
 
 
@@ -309,7 +403,11 @@ def main(argv=None):
                    "or all (default: maze on the cpu presets, all on the others)")
     p.add_argument("--out", default=None, help="run folder (default runs/<preset>, or runs/<preset>-<task>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads per stage (default: the cores, shared out among --jobs)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="stages run at once, one process each (default: 1 on a GPU; on a CPU, its cores: each stage "
+                        "then runs on 1 thread, which also makes the bytes independent of the core count)")
     p.add_argument("--device", default=None, help="cuda | mps | cpu (default: the best available)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change one preset setting, e.g. n_train=2000, lr=1e-3, model='--n-layer 2 --block-size 256' "
@@ -317,7 +415,7 @@ def main(argv=None):
     p.add_argument("--plan", action="store_true",
                    help="print each stage's tokens, FLOPs, peak memory and time estimate, then exit without running")
     p.add_argument("--assume-device", choices=list(preflight.DEVICES), default=None,
-                   help="with --plan: plan for this device's rates (default: cpu here, h100 where CUDA is)")
+                   help="with --plan: plan on this device's assumed rates (default: rates timed here, in seconds)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo the stages whose settings changed, in place (their old outputs are removed)")
     args = p.parse_args(argv)
@@ -330,19 +428,23 @@ def main(argv=None):
     out = args.out or os.path.join("runs", args.preset + (suffix if tasks != default else ""))
     chosen = {task: override(presets[task], args.set) for task in tasks}
     if args.plan:
-        return show_plan(chosen, args.assume_device or ("h100" if (args.device or pick_device()).startswith("cuda") else "cpu"),
-                         args.seed)
+        return show_plan(chosen, args.assume_device, args.seed, args.device or pick_device(), args.threads, args.jobs)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise SystemExit(f"error: cannot create the run folder {out}: {e.strerror}") from None
+    device = args.device or pick_device()
+    jobs, threads = parallelism(device, args.jobs, args.threads)
     pipe = Pipeline(out, args.overwrite)
     for task, preset in chosen.items():
-        add_stages(pipe, task, preset, out, args.threads, args.seed, args.device)
+        add_stages(pipe, task, preset, out, threads, args.seed, args.device, jobs)
     pipe.check()  # a refusal first: it costs nothing and changes nothing
-    if not all(os.path.exists(pipe.marker(stage[0])) for stage in pipe.stages):
-        run_preflight(chosen, out, args.device or pick_device(), args.seed)
-    pipe.run()
+    if not all(os.path.exists(pipe.marker(stage.name)) for stage in pipe.stages):
+        run_preflight(chosen, out, device, args.seed)
+        stages, dev = timed_plan(chosen, device, args.seed, threads, jobs)
+        pipe.set_estimates({name: secs for name, *_, secs in stages})
+        print(f"plan: {pipe.makespan(jobs) / 60:.1f} min, {jobs} stage(s) at a time, on {dev.name}")
+    pipe.run(jobs)
     write_results(out, args.preset, chosen, pipe)
     print(report.write_report(out))
 

@@ -19,21 +19,60 @@ A finished stage made with other settings is never overwritten: the runner refus
 runs, names the differing settings, and offers the two ways on (another folder, or --overwrite).
 """
 import json
+import multiprocessing
 import os
 import shutil
+import sys
+import threading
 import time
+from dataclasses import dataclass
 
 from files import atomic_write, fingerprint
+
+
+@dataclass
+class Stage:
+    name: str
+    estimate: float      # seconds, for the ETA
+    key: dict            # every setting its result depends on
+    fn: object           # fn() writes the folder `output`; picklable to run in a process of its own
+    output: str
+    after: tuple         # the stages it needs finished first
 
 
 class Pipeline:
     def __init__(self, out, overwrite=False):
         self.out, self.overwrite, self.stages = out, overwrite, []
 
-    def add(self, name, estimate_s, key, fn, output):
+    def add(self, name, estimate_s, key, fn, output, after=None):
         """A stage: `fn()` writes the folder `output`; `key` is every setting its result depends on;
-        `estimate_s` is a first guess of its time, for the ETA."""
-        self.stages.append((name, estimate_s, json.loads(json.dumps(key, sort_keys=True, default=str)), fn, output))
+        `estimate_s` is a first guess of its time, for the ETA; `after`: the stages it needs (None:
+        every stage added before it)."""
+        after = tuple(s.name for s in self.stages) if after is None else tuple(after)
+        self.stages.append(Stage(name, estimate_s, json.loads(json.dumps(key, sort_keys=True, default=str)), fn,
+                                 output, after))
+
+    def set_estimates(self, seconds):
+        """Replace the stages' first guesses with a plan's seconds {stage: seconds} (the ETA's basis)."""
+        for s in self.stages:
+            s.estimate = seconds.get(s.name, s.estimate)
+
+    def estimates(self):
+        return {s.name: round(s.estimate, 1) for s in self.stages}
+
+    def makespan(self, jobs, done=(), started=None):
+        """Seconds until every stage not in `done` has finished, by the estimates, with `jobs` stages
+        at a time in the order given (a stage waits for those it needs). `started`: {stage: seconds
+        it has already run}, for the ones running now."""
+        started, finish, free = started or {}, {}, [0.0] * max(1, jobs)
+        for s in self.stages:
+            if s.name in done:
+                finish[s.name] = 0.0
+                continue
+            free.sort()
+            begin = max([free[0]] + [finish.get(d, 0.0) for d in s.after])
+            finish[s.name] = free[0] = begin + max(0.0, s.estimate - started.get(s.name, 0.0))
+        return max(finish.values(), default=0.0)
 
     def marker(self, name):
         return os.path.join(self.out, ".stages", name.replace("/", "_") + ".json")
@@ -50,7 +89,7 @@ class Pipeline:
 
     def check(self):
         """Refuse, before anything runs, to redo a finished stage under other settings."""
-        for name, _, key, _, _ in self.stages:
+        for name, key in ((s.name, s.key) for s in self.stages):
             old = (self.record(name) or {}).get("key")
             if old is not None and old != key and not self.overwrite:
                 diff = ", ".join(f"{k}: {_short(old.get(k))} -> {_short(key.get(k))}" for k in sorted(set(old) | set(key))
@@ -74,41 +113,110 @@ class Pipeline:
                 found.append(f"{path} was altered (its SHA-256 differs from the record)")
         return found
 
-    def run(self):
+    def ready(self, k, stage):
+        """True if the stage is cached (finished with these settings, its files intact). Otherwise
+        it is made ready to run: a damaged folder is moved aside, and (only with --overwrite, which
+        check() demands) a stage of other settings has its outputs removed."""
+        tag, record = f"[{k}/{len(self.stages)}] {stage.name}", self.record(stage.name)
+        if record is not None and record.get("key", stage.key) == stage.key:  # (an unreadable marker has no key)
+            damaged = self.damage(record) if "outputs" in record else [f"{self.marker(stage.name)} is unreadable"]
+            if not damaged:
+                print(f"{tag}: cached")
+                return True
+            aside = _free_name(f"{stage.output}.damaged")
+            print(f"{tag}: {'; '.join(damaged)}. Moving {stage.output} to {aside} and redoing the stage.")
+            os.remove(self.marker(stage.name))
+            if os.path.exists(stage.output):
+                os.rename(stage.output, aside)
+        elif record is not None:
+            # the user asked for it to be redone, and a resumed checkpoint of other settings must not
+            # leak into the new run
+            print(f"{tag}: made with other settings; --overwrite removes {stage.output}")
+            os.remove(self.marker(stage.name))
+            shutil.rmtree(stage.output, ignore_errors=True)
+        return False
+
+    def finish(self, stage, took):
+        # the marker is the last thing a stage writes: without it the stage counts as unfinished
+        with atomic_write(self.marker(stage.name)) as f:
+            json.dump({"key": stage.key, "seconds": took, "outputs": self.outputs(stage.output)}, f)
+
+    def run(self, jobs=1):
+        """Run every stage not cached. jobs > 1: up to that many at once, each in a process of its own
+        (its output in .stages/NAME.log), a stage starting once the stages it needs have finished."""
         os.makedirs(os.path.join(self.out, ".stages"), exist_ok=True)
         self.check()
-        t0, spent_est, spent = time.time(), 0.0, 0.0
-        total_est = sum(s[1] for s in self.stages)
-        for k, (name, est, key, fn, output) in enumerate(self.stages, 1):
-            tag, record = f"[{k}/{len(self.stages)}] {name}", self.record(name)
-            if record is not None and record.get("key", key) == key:  # (an unreadable marker has no key)
-                damaged = self.damage(record) if "outputs" in record else [f"{self.marker(name)} is unreadable"]
-                if not damaged:
-                    print(f"{tag}: cached")
-                    total_est -= est
+        t0 = time.time()
+        if jobs > 1:
+            self._run_parallel(jobs, t0)
+        else:
+            done, spent = set(), {}
+            for k, stage in enumerate(self.stages, 1):
+                if self.ready(k, stage):
+                    done.add(stage.name)
                     continue
-                aside = _free_name(f"{output}.damaged")
-                print(f"{tag}: {'; '.join(damaged)}. Moving {output} to {aside} and redoing the stage.")
-                os.remove(self.marker(name))
-                if os.path.exists(output):
-                    os.rename(output, aside)
-            elif record is not None:
-                # only with --overwrite (check() refused otherwise): the user asked for it to be redone,
-                # and a resumed checkpoint of other settings must not leak into the new run
-                print(f"{tag}: made with other settings; --overwrite removes {output}")
-                os.remove(self.marker(name))
-                shutil.rmtree(output, ignore_errors=True)
-            pace = spent / spent_est if spent_est else 1.0
-            print(f"\n{tag}  (elapsed {_clock(time.time() - t0)}, ETA {_clock((total_est - spent_est) * pace)})",
-                  flush=True)
-            start = time.time()
-            fn()
-            took = time.time() - start
-            spent, spent_est = spent + took, spent_est + est
-            # the marker is the last thing a stage writes: without it the stage counts as unfinished
-            with atomic_write(self.marker(name)) as f:
-                json.dump({"key": key, "seconds": took, "outputs": self.outputs(output)}, f)
+                print(f"\n[{k}/{len(self.stages)}] {stage.name}  (elapsed {_clock(time.time() - t0)}, "
+                      f"ETA {_clock(self._eta(1, done, spent))})", flush=True)
+                start = time.time()
+                stage.fn()
+                spent[stage.name] = time.time() - start
+                done.add(stage.name)
+                self.finish(stage, spent[stage.name])
         print(f"\nall {len(self.stages)} stages done in {_clock(time.time() - t0)}")
+        print(f"{'stage':28} {'planned':>9} {'took':>9}")
+        for stage in self.stages:
+            print(f"{stage.name:28} {_clock(stage.estimate):>9} {_clock(self.record(stage.name)['seconds']):>9}")
+        print(f"{'total (stage seconds)':28} {_clock(sum(s.estimate for s in self.stages)):>9} "
+              f"{_clock(sum(self.seconds().values())):>9}")
+
+    def _eta(self, jobs, done, spent, started=None):
+        """The plan's makespan of what is left, scaled by how the finished stages' times compared with
+        their estimates (a machine slower than planned stays slower)."""
+        est = sum(s.estimate for s in self.stages if s.name in spent)
+        pace = sum(spent.values()) / est if est else 1.0
+        return self.makespan(jobs, done, started) * pace
+
+    def _run_parallel(self, jobs, t0):
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch thread pools
+        pending, running, done, spent = list(enumerate(self.stages, 1)), {}, set(), {}
+        try:
+            while pending or running:
+                for k, stage in list(pending):
+                    if len(running) >= jobs:
+                        break
+                    if any(d not in done for d in stage.after):
+                        continue
+                    pending.remove((k, stage))
+                    if self.ready(k, stage):
+                        done.add(stage.name)
+                        continue
+                    log = os.path.join(self.out, ".stages", stage.name.replace("/", "_") + ".log")
+                    proc = ctx.Process(target=_child, args=(stage.fn, log, os.getpid()))
+                    proc.start()
+                    running[stage.name] = (k, stage, proc, time.time(), log)
+                    elapsed = {n: time.time() - r[3] for n, r in running.items()}
+                    print(f"[{k}/{len(self.stages)}] {stage.name} started (log {log}; elapsed {_clock(time.time() - t0)}, "
+                          f"ETA {_clock(self._eta(jobs, done, spent, elapsed))})", flush=True)
+                if not running and pending:
+                    raise SystemExit(f"error: stages {[s.name for _, s in pending]} wait for stages that never run")
+                time.sleep(0.2)
+                for name, (k, stage, proc, start, log) in list(running.items()):
+                    if proc.exitcode is None:
+                        continue
+                    del running[name]
+                    code = proc.exitcode
+                    proc.join()
+                    proc.close()
+                    if code != 0:
+                        tail = "".join(open(log).readlines()[-15:]) if os.path.exists(log) else ""
+                        raise SystemExit(f"error: stage {name} failed (exit code {code}); the end of {log}:\n{tail}")
+                    spent[name] = time.time() - start
+                    done.add(name)
+                    self.finish(stage, spent[name])
+                    print(f"[{k}/{len(self.stages)}] {name} done in {_clock(spent[name])}", flush=True)
+        finally:
+            for _, _, proc, _, _ in running.values():  # on a failure (or Ctrl-C) the others stop too
+                proc.terminate()
 
     def outputs(self, folder):
         """{path relative to the run folder: [size, sha256]} for every file the stage left in its folder
@@ -124,7 +232,23 @@ class Pipeline:
 
     def seconds(self):
         """{stage: seconds its last (completed) attempt took}."""
-        return {s[0]: round(self.record(s[0])["seconds"], 1) for s in self.stages}
+        return {s.name: round(self.record(s.name)["seconds"], 1) for s in self.stages}
+
+
+def _child(fn, log, parent):
+    """A stage in a process of its own: its output to `log`; it stops if the pipeline that started it
+    dies (killed, it cannot stop its children itself), so that no orphan writes into a resumed run."""
+    out = open(log, "a", buffering=1)
+    for fd in (1, 2):  # at the descriptor level, so that processes it starts write there too
+        os.dup2(out.fileno(), fd)
+    sys.stdout = sys.stderr = out
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+    fn()
 
 
 def _free_name(path):

@@ -45,7 +45,8 @@ import linearize  # noqa: E402
 import reproduce  # noqa: E402
 import runlog  # noqa: E402
 import train_sft  # noqa: E402
-from checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+import checkpoint  # noqa: E402
+from checkpoint import load_checkpoint  # noqa: E402
 from distributed import set_threads  # noqa: E402
 from files import save_figure  # noqa: E402
 from model import DTYPES, GPT, GPTConfig, autocast_ctx, cpu_has_bf16  # noqa: E402
@@ -67,7 +68,7 @@ def make_data(task, preset, out, overwrite=False):
     """The preset's training, validation and test data (seed 0), made by reproduce.py's own data stage."""
     pipe = Pipeline(out, overwrite)
     reproduce.add_stages(pipe, task, replace(preset, rl=[]), out)
-    pipe.stages = [s for s in pipe.stages if s[0] == f"{task}/data"]  # the models are trained here, not there
+    pipe.stages = [s for s in pipe.stages if s.name == f"{task}/data"]  # the models are trained here, not there
     pipe.run()
     return os.path.join(out, task)
 
@@ -97,8 +98,7 @@ def learned_times(rows, data_legal):
 
 def score_on_test(folder, name, task_cls, problems):
     """Greedy accuracy of the final model on the test set: (all, needs search, direct) and the rows."""
-    ckpt = load_checkpoint(os.path.join(folder, name, "ckpt.pt"))
-    model, vocab = model_from_checkpoint(ckpt, "cpu")
+    model, vocab, _ = checkpoint.load(os.path.join(folder, name, "ckpt.pt"))
     res = evaluate.evaluate(model, vocab, task_cls, problems, n=0, algos=(), batch_size=256, dtype="fp32")
     rows = res["per_problem"]
     return {s: part["greedy_acc"] for s, part in evaluate.by_stratum(rows, ks=()).items()}, rows

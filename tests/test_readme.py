@@ -134,6 +134,6 @@ def test_the_runs_report_tables_are_what_report_py_makes_of_results_json(run):
     import json
     results = json.load(open(os.path.join(ROOT, run, "results.json")))
     for task, res in results["tasks"].items():
-        section = report.TaskReport(os.path.join(ROOT, run), task, res)
-        made = [line for line in section.gate_table() + section.strata_table() if line.startswith("| ")]
+        section = report.Section(os.path.join(ROOT, run), task, res)
+        made = [line for line in report.gate_table(section) + report.strata_table(section) if line.startswith("| ")]
         assert set(made) <= report_rows(run)

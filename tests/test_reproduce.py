@@ -12,7 +12,7 @@ import reproduce
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("smoke") / "run")
-    reproduce.main(["--preset", "smoke", "--task", "all", "--out", out, "--threads", "1"])
+    reproduce.main(["--preset", "smoke", "--task", "all", "--out", out, "--threads", "1", "--jobs", "1"])
     return out
 
 
@@ -39,6 +39,11 @@ def test_smoke_pipeline_writes_results_and_report(run):
         if preset.second_test:  # Countdown's held-out targets, greedy only
             assert res["models"]["sft_dfs"]["second_test"]["split"] == "test"
             assert res["models"]["sft_dfs"]["second_test"]["n"] == 2 * preset.n_test
+        # budgets: every model within each token budget, the symbolic searches too, and the RL answer
+        assert set(res["models"]["sft_dfs"]["budgets"]) == {str(b) for b in preset.token_budgets}
+        assert set(res["symbolic_budgets"]["24"]["needs_search"]) >= {"dfs", "any"}
+        rl = res["models"]["rl_grpo_dfs"]
+        assert rl["budget"] == 24 and rl["answer"]["needs_search"]["up"]["n"] == preset.n_test
         for png in ("learning", "passk", "compute"):
             assert os.path.exists(os.path.join(run, f"{task}_{png}.png"))
     # the toy models learn nothing: the gate says so, and the summary draws no conclusion
@@ -49,7 +54,7 @@ def test_smoke_pipeline_writes_results_and_report(run):
 def test_rerun_is_cached_and_report_regenerates_byte_for_byte(run, capsys):
     text = open(os.path.join(run, "report.md")).read()
     capsys.readouterr()
-    reproduce.main(["--preset", "smoke", "--task", "all", "--out", run, "--threads", "1"])
+    reproduce.main(["--preset", "smoke", "--task", "all", "--out", run, "--threads", "1", "--jobs", "1"])
     stages = sum(1 + len(p.sft) + len(p.rl) + 1 for p in reproduce.PRESETS["smoke"].values())
     assert capsys.readouterr().out.count(": cached") == stages
     os.remove(os.path.join(run, "report.md"))
@@ -61,11 +66,11 @@ def test_changed_settings_are_refused_and_nothing_is_deleted(run, capsys):
     before = sorted(os.listdir(os.path.join(run, "maze")))
     train = open(os.path.join(run, "maze", "data", "train.jsonl")).read()
     with pytest.raises(SystemExit, match=r"made with other settings \(.*seed: 0 -> 1.*--out NEW_FOLDER.*--overwrite"):
-        reproduce.main(["--preset", "smoke", "--task", "all", "--out", run, "--seed", "1"])
+        reproduce.main(["--preset", "smoke", "--task", "all", "--out", run, "--seed", "1", "--jobs", "1"])
     assert sorted(os.listdir(os.path.join(run, "maze"))) == before
     assert open(os.path.join(run, "maze", "data", "train.jsonl")).read() == train
     # asked to, it redoes the changed stages from scratch (no checkpoint of the old settings resumed)
-    reproduce.main(["--preset", "smoke", "--task", "maze", "--out", run, "--seed", "1", "--overwrite", "--threads", "1"])
+    reproduce.main(["--preset", "smoke", "--task", "maze", "--out", run, "--seed", "1", "--overwrite", "--threads", "1", "--jobs", "1"])
     assert "--overwrite removes" in capsys.readouterr().out
     assert open(os.path.join(run, "maze", "data", "train.jsonl")).read() != train
     assert json.load(open(os.path.join(run, "results.json")))["tasks"].keys() == {"maze"}

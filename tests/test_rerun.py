@@ -28,7 +28,7 @@ import preflight
 import reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--preset", "smoke", "--task", "maze", "--threads", "1"]
+ARGS = ["--preset", "smoke", "--task", "maze", "--threads", "1", "--jobs", "1"]
 # imports files first and wraps atomic_write, so every module that imports it gets the dying one
 KILLER = """
 import contextlib, os, signal, sys
@@ -58,9 +58,10 @@ KILL_POINTS = [("maze/data/val.jsonl", 1),                 # during data generat
                ("report.md", 1)]                           # while the report is written
 
 
-def run(out, kill=None):
+def run(out, kill=None, jobs=1):
     prefix = ["-c", KILLER, *map(str, kill)] if kill else [os.path.join(ROOT, "reproduce.py")]
-    return subprocess.run([sys.executable, *prefix, *ARGS, "--out", str(out)], cwd=ROOT, capture_output=True,
+    args = ARGS[:-1] + [str(jobs)]
+    return subprocess.run([sys.executable, *prefix, *args, "--out", str(out)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -101,6 +102,21 @@ def test_killed_anywhere_and_resumed_gives_the_same_results_byte_for_byte(straig
     assert open(killed / "results.json", "rb").read() == open(straight / "results.json", "rb").read()
     assert same_weights(straight, killed) and len(weights(straight)) == 8
     assert "wall_s" in json.load(open(killed / "timings.json"))  # the one thing that differs lives apart
+
+
+@pytest.mark.slow  # ~80 s: two smoke runs in processes (tests/test_stages.py checks the runner in CI)
+def test_stages_side_by_side_write_the_same_bytes_even_when_the_pipeline_is_killed(straight, tmp_path):
+    """--jobs 2 (each stage a process of its own, one thread each) writes what --jobs 1 writes; killed
+    while two stages run, its children stop with it (no orphan writes into the resumed run), and the
+    resumed run ends with the same bytes."""
+    out = tmp_path / "run"
+    died = run(out, (".stages/maze_sft_solution.json", 1), jobs=2)  # the parent writes the markers
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    done = run(out, jobs=2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "started (log" in done.stdout
+    assert open(out / "results.json", "rb").read() == open(straight / "results.json", "rb").read()
+    assert same_weights(straight, out)
 
 
 def test_damaged_outputs_are_named_kept_aside_and_redone(straight, killed, capsys):
@@ -153,6 +169,8 @@ def test_a_full_disk_names_the_file_and_marks_nothing_done(tmp_path, monkeypatch
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(preflight, "check", lambda *a, **k: ([], ""))
+    # the timed plan writes its sample problems to a scratch folder, which would fail first
+    monkeypatch.setattr(reproduce, "timed_plan", lambda *a, **k: ([], preflight.DEVICES["cpu"]))
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(SystemExit, match=r"cannot write .*maze/data/train.jsonl: No space left on device"):
         reproduce.main([*ARGS, "--out", str(tmp_path / "run")])
