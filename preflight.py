@@ -159,7 +159,7 @@ def check(task, preset, shape, out, device, seed=0):
         errors.append(f"{task}: the planned outputs need about {_gb(planned)} of disk, {_gb(disk)} is free under {out}.")
     summary = (f"preflight {task}: longest sampled sequence {max(max(v) for v in lengths.values()) - 1} tokens; "
                f"largest stage ~{_gb(max(s[3] for s in stages))} of {_gb(free)} free on {device}; outputs "
-               f"~{_gb(planned)} of {_gb(disk)} free disk; planned time {sum(s[4] for s in stages) / 60:.0f} min")
+               f"~{_gb(planned)} of {_gb(disk)} free disk")  # (the time: the plan timed next, not these default rates)
     return errors, summary
 
 

@@ -332,7 +332,11 @@ def _timing(run_dir, results):
     path = os.path.join(run_dir, "timings.json")
     if not os.path.exists(path):
         return f", on {results['machine']}"
-    return f". Pipeline time: {json.load(open(path))['wall_s']:.0f} s of stages on {results['machine']} (timings.json)"
+    t = json.load(open(path))
+    if "stage_s" not in t:  # (a run from before stages ran side by side: its wall time was their sum)
+        return f". Pipeline time: {t['wall_s']:.0f} s of stages on {results['machine']} (timings.json)"
+    return (f". Pipeline time: {t['wall_s']:.0f} s of wall time, {t['stage_s']:.0f} s of stages, {t['jobs']} at a time, "
+            f"on {results['machine']} (timings.json)")
 
 
 def write_report(run_dir):

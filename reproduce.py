@@ -325,14 +325,16 @@ def task_results(d, preset):
     return out
 
 
-def write_results(out, preset_name, presets, pipe):
+def write_results(out, preset_name, presets, pipe, jobs=1):
     """results.json holds only what the run computed, so that two runs of the same settings on one
     machine write it byte for byte alike; the wall-clock times go to timings.json."""
     results = {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
+    # wall_s: this invocation's stages (a resumed run's covers only what it redid); stage_s: their sum
     stages = pipe.seconds()
-    evaluate.save_json(os.path.join(out, "timings.json"), {"wall_s": round(sum(stages.values()), 1), "stages": stages,
-                                                           "planned_s": pipe.estimates()})
+    evaluate.save_json(os.path.join(out, "timings.json"), {
+        "wall_s": round(pipe.wall_s, 1), "stage_s": round(sum(stages.values()), 1), "jobs": jobs, "stages": stages,
+        "planned_s": pipe.estimates(), "planned_wall_s": round(pipe.makespan(jobs), 1)})
     evaluate.save_json(os.path.join(out, "results.json"), results)
     return results
 
@@ -445,7 +447,7 @@ def main(argv=None):
         pipe.set_estimates({name: secs for name, *_, secs in stages})
         print(f"plan: {pipe.makespan(jobs) / 60:.1f} min, {jobs} stage(s) at a time, on {dev.name}")
     pipe.run(jobs)
-    write_results(out, args.preset, chosen, pipe)
+    write_results(out, args.preset, chosen, pipe, jobs)
     print(report.write_report(out))
 
 

@@ -42,7 +42,7 @@ class Stage:
 
 class Pipeline:
     def __init__(self, out, overwrite=False):
-        self.out, self.overwrite, self.stages = out, overwrite, []
+        self.out, self.overwrite, self.stages, self.wall_s = out, overwrite, [], 0.0
 
     def add(self, name, estimate_s, key, fn, output, after=None):
         """A stage: `fn()` writes the folder `output`; `key` is every setting its result depends on;
@@ -162,7 +162,8 @@ class Pipeline:
                 spent[stage.name] = time.time() - start
                 done.add(stage.name)
                 self.finish(stage, spent[stage.name])
-        print(f"\nall {len(self.stages)} stages done in {_clock(time.time() - t0)}")
+        self.wall_s = time.time() - t0  # this invocation's, from its first stage to its last
+        print(f"\nall {len(self.stages)} stages done in {_clock(self.wall_s)}")
         print(f"{'stage':28} {'planned':>9} {'took':>9}")
         for stage in self.stages:
             print(f"{stage.name:28} {_clock(stage.estimate):>9} {_clock(self.record(stage.name)['seconds']):>9}")
