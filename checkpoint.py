@@ -74,12 +74,12 @@ def load(path, device="cpu"):
     return model, vocab, task_cls
 
 
-def release(src, dst):
-    """A checkpoint for others to evaluate and sample from: the weights in float16 (half the bytes,
-    no optimizer state or RNG), with the config, vocabulary, task and step; it loads like any other
-    (the weights are cast back to float32). Returns the bytes written."""
+def release(src, dst, dtype=torch.float16):
+    """A checkpoint for others to evaluate and sample from: the weights alone (no optimizer state or
+    RNG), in float16 by default (half the bytes), with the config, vocabulary, task and step; it loads
+    like any other (the weights are cast back to float32). Returns the bytes written."""
     ckpt = load_checkpoint(src)
-    save_checkpoint(dst, model={k: v.half() for k, v in ckpt["model"].items()},
+    save_checkpoint(dst, model={k: v.to(dtype) for k, v in ckpt["model"].items()},
                     **{k: ckpt[k] for k in ("config", "vocab", "task", "step")}, released_from=os.path.basename(src))
     return os.path.getsize(dst)
 

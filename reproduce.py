@@ -330,11 +330,13 @@ def write_results(out, preset_name, presets, pipe, jobs=1):
     machine write it byte for byte alike; the wall-clock times go to timings.json."""
     results = {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
-    # wall_s: this invocation's stages (a resumed run's covers only what it redid); stage_s: their sum
+    # wall_s: this invocation's stages (a resumed run's covers only what it redid); stage_s: their sum.
+    # A rerun that found every stage cached keeps the times of the run that made them.
     stages = pipe.seconds()
-    evaluate.save_json(os.path.join(out, "timings.json"), {
-        "wall_s": round(pipe.wall_s, 1), "stage_s": round(sum(stages.values()), 1), "jobs": jobs, "stages": stages,
-        "planned_s": pipe.estimates(), "planned_wall_s": round(pipe.makespan(jobs), 1)})
+    if pipe.ran or not os.path.exists(os.path.join(out, "timings.json")):
+        evaluate.save_json(os.path.join(out, "timings.json"), {
+            "wall_s": round(pipe.wall_s, 1), "stage_s": round(sum(stages.values()), 1), "jobs": jobs, "stages": stages,
+            "planned_s": pipe.estimates(), "planned_wall_s": round(pipe.makespan(jobs), 1)})
     evaluate.save_json(os.path.join(out, "results.json"), results)
     return results
 

@@ -42,7 +42,7 @@ class Stage:
 
 class Pipeline:
     def __init__(self, out, overwrite=False):
-        self.out, self.overwrite, self.stages, self.wall_s = out, overwrite, [], 0.0
+        self.out, self.overwrite, self.stages, self.wall_s, self.ran = out, overwrite, [], 0.0, 0
 
     def add(self, name, estimate_s, key, fn, output, after=None):
         """A stage: `fn()` writes the folder `output`; `key` is every setting its result depends on;
@@ -159,6 +159,7 @@ class Pipeline:
                       f"ETA {_clock(self._eta(1, done, spent))})", flush=True)
                 start = time.time()
                 stage.fn()
+                self.ran += 1
                 spent[stage.name] = time.time() - start
                 done.add(stage.name)
                 self.finish(stage, spent[stage.name])
@@ -212,6 +213,7 @@ class Pipeline:
                         tail = "".join(open(log).readlines()[-15:]) if os.path.exists(log) else ""
                         raise SystemExit(f"error: stage {name} failed (exit code {code}); the end of {log}:\n{tail}")
                     spent[name] = time.time() - start
+                    self.ran += 1
                     done.add(name)
                     self.finish(stage, spent[name])
                     print(f"[{k}/{len(self.stages)}] {name} done in {_clock(spent[name])}", flush=True)

@@ -37,10 +37,11 @@ def test_the_gpu_preset_fits_an_hour_on_one_h100_by_its_plan(capsys):
 
 
 def test_the_cpu_plan_is_near_the_measured_cpu_run(capsys):
-    """The plan of the CPU preset lands within a
-    factor of two of the stage seconds the published run measured (docs/cpu/timings.json)."""
+    """The plan of the CPU preset on the assumed CPU rates (one stage at a time on both cores) lands
+    within a factor of two of the published run's wall time (docs/cpu/timings.json; its stages ran
+    two at a time on one core each, so their sum is no measure of the plan)."""
     import json
-    measured = json.load(open(os.path.join(ROOT, "docs", "cpu", "timings.json")))["stage_s"] / 60
+    measured = json.load(open(os.path.join(ROOT, "docs", "cpu", "timings.json")))["wall_s"] / 60
     _, minutes = total(capsys, ["--plan", "--assume-device", "cpu"])
     assert measured / 2 <= minutes <= measured * 2
 
