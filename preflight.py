@@ -272,7 +272,7 @@ def measure(task, preset, shape, sample, device, seed=0, jobs=1):
     per_row = max(large - small, 1e-9) / 240
     fixed = max(small - 16 * per_row, 0.0)
     per_token = 2 * params + 4 * n_layer * 32 * n_embd / 2
-    problems = task_cls.generate(SAMPLE // 2, random.Random(seed * 1000 + 98), "train", **_generate_options(task_cls, preset))
+    problems = task_cls.generate(SAMPLE // 2, random.Random(seed * 1000 + 98), "train", **task_cls.generate_options(preset.generate))
     t0 = time.perf_counter()
     for problem in problems:
         for algo in search.ALGOS:
@@ -281,15 +281,6 @@ def measure(task, preset, shape, sample, device, seed=0, jobs=1):
     search_ms = 1e3 * (time.perf_counter() - t0) / len(problems)
     return Device(f"this machine ({threads} thread(s) per stage; rates timed just now)", train_flops,
                   per_token / per_row, 1e3 * fixed, free_memory(device), os.cpu_count() or 1, search_ms, jobs)
-
-
-def _generate_options(task_cls, preset):
-    """The task's generation options as preset.generate sets them (search.py's flags, parsed)."""
-    import argparse
-    p = argparse.ArgumentParser()
-    dests = [p.add_argument(*flags, **kw).dest for flags, kw in task_cls.generate_arguments()]
-    args = p.parse_args(preset.generate)
-    return {d: getattr(args, d) for d in dests}
 
 
 def plan(task, preset, shape, dev, seed=0, sample=None):

@@ -117,6 +117,15 @@ class Task:
         return []
 
     @classmethod
+    def generate_options(cls, flags):
+        """generate()'s keywords as search.py's generation flags set them, e.g. ["--height", "6"]."""
+        import argparse
+        p = argparse.ArgumentParser(prog=f"{cls.name} generation flags")
+        dests = [p.add_argument(*names, **kw).dest for names, kw in cls.generate_arguments()]
+        args = p.parse_args(flags)
+        return {d: getattr(args, d) for d in dests}
+
+    @classmethod
     def task_arguments(cls):
         """argparse (flags, kwargs) pairs for the constructor's options (e.g. a search heuristic)."""
         return []

@@ -140,7 +140,10 @@ class Maze(Task):
         return [(("--height",), dict(type=int, default=10, help="maze rows")),
                 (("--width-cells", "--maze-width"), dict(dest="width", type=int, default=10, help="maze columns")),
                 (("--wall-min",), dict(type=float, default=0.3, help="lowest wall density")),
-                (("--wall-max",), dict(type=float, default=0.5, help="highest wall density"))]
+                (("--wall-max",), dict(type=float, default=0.5, help="highest wall density")),
+                (("--sizes",), dict(type=parse_sizes, default=None,
+                                    help="square mazes of several sides, each drawn uniformly: 4-8 or 4,6,8 "
+                                         "(overrides --height and --width-cells)"))]
 
     @staticmethod
     def split_of(grid):
@@ -149,20 +152,23 @@ class Maze(Task):
         return "test" if stable_hash(walls) % 10 == 0 else "train"
 
     @classmethod
-    def generate(cls, n, rng, split="train", height=10, width=10, wall_min=0.3, wall_max=0.5, min_len=None):
+    def generate(cls, n, rng, split="train", height=10, width=10, wall_min=0.3, wall_max=0.5, min_len=None,
+                 sizes=None):
         """n random mazes of `split`: walls at a density drawn uniformly from [wall_min, wall_max],
         S and G on random free cells, kept only if solvable with a shortest plan of at least
-        max(height, width) cells (Searchformer's rule), so that no maze is trivial."""
+        max(height, width) cells (Searchformer's rule), so that no maze is trivial. With `sizes`, each
+        maze is square, its side drawn uniformly from them (the size mix of issue 20)."""
         if split not in ("train", "test"):
             raise ValueError(f"unknown maze split {split!r}; valid: train, test")
-        if not (2 <= height <= MAX_SIDE and 2 <= width <= MAX_SIDE):
+        sides = [(s, s) for s in sizes] if sizes else [(height, width)]
+        if not all(2 <= h <= MAX_SIDE and 2 <= w <= MAX_SIDE for h, w in sides):
             raise ValueError(f"maze sides must be within 2..{MAX_SIDE}")
-        min_len = max(height, width) if min_len is None else min_len
         problems, attempts = [], 0
         while len(problems) < n:
             attempts += 1
             if attempts > 1000 * (n + 10):
                 raise ValueError("could not generate enough mazes: lower min_len or the wall density")
+            height, width = rng.choice(sides) if sizes else sides[0]
             density = rng.uniform(wall_min, wall_max)
             cells = [["#" if rng.random() < density else "." for _ in range(width)] for _ in range(height)]
             free = [(r, c) for r in range(height) for c in range(width) if cells[r][c] == "."]
@@ -174,7 +180,7 @@ class Maze(Task):
             if cls.split_of(grid) != split:
                 continue
             length = shortest_path_length({"grid": grid})
-            if length is not None and length >= min_len:
+            if length is not None and length >= (max(height, width) if min_len is None else min_len):
                 problems.append({"grid": grid})
         return problems
 
@@ -202,6 +208,92 @@ class MazeRowCol(Maze):
     @classmethod
     def vocab_words(cls):
         return ["maze", "start", "goal", "grid", "#", "."]
+
+
+CANVAS = 12  # the canvas encodings spell mazes up to 12x12
+
+
+class MazeCanvas(Maze):
+    """The maze drawn at an offset inside a 12x12 canvas, one token per canvas cell.
+
+    Trained on mazes smaller than the canvas, each at its own offset, every cell token of the canvas
+    is trained, so a larger maze (up to 12x12) is spelled in trained tokens only: the question of
+    issue 20 becomes whether the search the model learned cares how big the maze is. The offset is a
+    hash of the problem, so a problem always has the same tokens; answers stay in maze coordinates."""
+    name = "maze-canvas"
+    max_side = CANVAS
+    max_number = CANVAS * CANVAS - 1
+    tiny = ["--sizes", "4-5"]
+
+    def __init__(self, problem):
+        super().__init__(problem)
+        h = stable_hash("/".join(self.grid))
+        self.r0 = h % (CANVAS - self.h + 1) if self.h <= CANVAS else 0
+        self.c0 = (h // CANVAS) % (CANVAS - self.w + 1) if self.w <= CANVAS else 0
+
+    def prompt_tokens(self):
+        """`maze from CELL to CELL start CELL goal CELL walls CELL ...`: the corners state the size (a
+        side as a number would be a word no smaller maze trained), then as `maze`."""
+        head = super().prompt_tokens()
+        corners = ["from", *self.state_tokens((0, 0)), "to", *self.state_tokens((self.h - 1, self.w - 1))]
+        return ["maze", *corners, *head[head.index("start"):]]
+
+    @staticmethod
+    def cell_tokens(r, c):
+        return [f"c{r}_{c}"]
+
+    def state_tokens(self, state):
+        return self.cell_tokens(state[0] + self.r0, state[1] + self.c0)
+
+    def read_cell(self, toks, i):
+        return Maze.read_state(self, toks, i)
+
+    def read_state(self, toks, i):
+        got = self.read_cell(toks, i)
+        return ((got[0][0] - self.r0, got[0][1] - self.c0), got[1]) if got else None
+
+    @classmethod
+    def vocab_words(cls):
+        return ["maze", "start", "goal", "walls", "from", "to", *(w for r in range(CANVAS) for c in range(CANVAS)
+                                                              for w in cls.cell_tokens(r, c))]
+
+
+class MazeCanvasRC(MazeCanvas):
+    """The canvas with a factorized cell: a row token and a column token (`y3 x4`), 24 words for 144
+    cells, so that what the model learns about row 3 is shared by every cell in it."""
+    name = "maze-canvas-rc"
+
+    @staticmethod
+    def cell_tokens(r, c):
+        return [f"y{r}", f"x{c}"]
+
+    def read_cell(self, toks, i):
+        if i + 1 < len(toks) and _ROW.fullmatch(toks[i]) and _COL.fullmatch(toks[i + 1]):
+            return (int(toks[i][1:]), int(toks[i + 1][1:])), i + 2
+        return None
+
+    @classmethod
+    def vocab_words(cls):
+        return ["maze", "start", "goal", "walls", "from", "to", *(f"y{r}" for r in range(CANVAS)),
+                *(f"x{c}" for c in range(CANVAS))]
+
+
+_ROW, _COL = re.compile(r"y(0|[1-9]\d?)", re.ASCII), re.compile(r"x(0|[1-9]\d?)", re.ASCII)
+
+
+def parse_sizes(text):
+    """`4-8` -> [4, 5, 6, 7, 8]; `4,6,8` -> [4, 6, 8]."""
+    try:
+        if "-" in text:
+            lo, hi = (int(x) for x in text.split("-"))
+            sizes = list(range(lo, hi + 1))
+        else:
+            sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or not all(2 <= s <= MAX_SIDE for s in sizes):
+        raise ValueError(f"sizes {text!r}: expected LO-HI or a comma list of sides within 2..{MAX_SIDE}")
+    return sizes
 
 
 def shortest_path_length(problem):
