@@ -10,6 +10,7 @@ writes one PNG (or GIF) next to the report, and returns the markdown lines that 
 - accuracy against generated tokens: every learned model held to token budgets (greedy, and
   solution-only's best of B tokens), every symbolic search within the same budgets. Up or left is
   read off this one figure;
+- accuracy and legal-step rate against the maze side, for a preset with a size curve (sizes.py);
 - the trace model's own search next to symbolic DFS on held-out problems that need search, and an RL
   model's next to its supervised start's and DFS's where they differ (tasks that can draw
   themselves).
@@ -101,6 +102,32 @@ def accuracy_vs_tokens(sec):
     return [f"![accuracy against generated tokens]({sec.task}_compute.png)\n"]
 
 
+def size_curve(sec):
+    """Greedy accuracy (needs search, direct) and legal-step rate against the maze side, every learned
+    model, the trained sides shaded."""
+    sc = sec.res.get("size_curve")
+    if not sc:
+        return []
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    sides = sc["sides"]
+    for k, (m, e) in enumerate(sec.models.items()):
+        if "sizes" not in e or not sec.learned(m):
+            continue
+        pts = [e["sizes"][str(s)] for s in sides]
+        style = dict(color=f"C{k % 10}", marker="o", ms=3, ls="--" if e["kind"] == "control" else "-")
+        axes[0].plot(sides, [p["needs_search"]["greedy"] for p in pts], label=f"{m} (needs search)", **style)
+        axes[0].plot(sides, [p["direct"]["greedy"] for p in pts], color=style["color"], marker="x", ms=3, ls=":", lw=1)
+        if pts[0]["all"]["legal_step_rate"] is not None:
+            axes[1].plot(sides, [p["all"]["legal_step_rate"] for p in pts], label=m, **style)
+    for ax, title in zip(axes, ("greedy accuracy (solid: needs search, dotted: direct)", "legal-step rate (all)")):
+        ax.axvspan(min(sc["trained_sides"]) - 0.5, max(sc["trained_sides"]) + 0.5, color="0.9", label="trained sides")
+        ax.set_xlabel("maze side (cells)"), ax.set_ylim(0, 1.02), ax.set_xticks(sides)
+        ax.set_title(f"{sec.task}: {title}", fontsize=9), _legend(ax)
+    fig.tight_layout(), save_figure(fig, _path(sec, "sizes"), dpi=100), plt.close(fig)
+    return [f"![accuracy against maze size]({sec.task}_sizes.png)\n"]
+
+
 def _dfs_search(task_cls, problem):
     ref = dfs(task_cls(problem))
     return [ev[1].state for ev in ref.events if ev[0] == "go"], task_cls(problem).answer(ref.moves)
@@ -168,4 +195,4 @@ def rl_searches(sec):
 
 
 def all_figures(sec):
-    return learning(sec) + pass_at_k(sec) + accuracy_vs_tokens(sec) + exploration(sec) + rl_searches(sec)
+    return learning(sec) + pass_at_k(sec) + accuracy_vs_tokens(sec) + size_curve(sec) + exploration(sec) + rl_searches(sec)

@@ -2,8 +2,9 @@
 Presets: every setting of the experiment, per task, in one place, each number with its reason.
 
 A preset is a small dataclass per task: the problem size, the training data, the models (SFT runs
-and RL runs from them), the test set's size and the evaluation's. `cpu` is the main job (~18 minutes on
-2 cores), `cpu-long` adds what does not fit there, `gpu` is the one-GPU version at the peers' scale
+and RL runs from them), the test set's size and the evaluation's. `cpu` is the main job (25-32 minutes on
+2 cores), `cpu-long` adds what does not fit there, `cpu-sizes` trains one model for many maze sizes
+and measures the size curve, `gpu` is the one-GPU version at the peers' scale
 (sized by `reproduce.py --plan`), `smoke` and `gpu-smoke` are the same pipeline at toy size for the
 tests and a short GPU slot. `--set FIELD=VALUE` changes one field from the command line (`override`).
 How each number was chosen: docs/design.md (the pilots) and docs/gpu.md (the plan).
@@ -69,6 +70,8 @@ class Preset:
     decode_cap: float | None = None  # generate at most this many times the p99 length of the training traces
                                      # (None: up to the model's context, as on the CPU)
     dtype: str = "auto"             # train_sft/train_rl/evaluate --dtype (auto: bf16 where measured faster)
+    sizes: list | None = None       # maze sides of the size curve (sizes.py): every model, greedy, on held-out mazes of each
+    size_n: int = 50                # size-curve test mazes per stratum and side
 
     def batch_of(self, run):
         """The batch size an SFT run trains with."""
@@ -136,6 +139,17 @@ PRESETS = {
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 4000, 3000, extra=[("mcts", 4000)]),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")], rl_steps=40),
     },
+    # issue 20: one model for many maze sizes. Mazes of 4x4..8x8 mixed, each at its own offset in a
+    # 12x12 canvas (maze-canvas: every cell token trained, so a larger maze needs no untrained word),
+    # and the size curve on 4x4..12x12. The pilots (docs/design.md, "Maze sizes"): at 1,500 steps on
+    # 4,000 mazes the canvas model was far from learned (legal-step rate 0.13, loss still falling),
+    # so twice the mazes and 4,000 steps for every model. The context holds a 12x12 maze's DFS trace.
+    "cpu-sizes": {
+        "maze-canvas": Preset(generate=["--sizes", "4-8"], trace="dfs", trace_flags=["--no-costs", "--random-order", "0.3"],
+                              n_train=8000, n_small=0, n_test=100, n_val=100,
+                              model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128", "--block-size", "512"],
+                              sft=standard_runs("dfs", 4000, 4000), rl=[], evals=8, sizes=list(range(4, 13)), size_n=50),
+    },
     # sized by computation (README, "The GPU preset"): Searchformer's A* format on 10x10 mazes next
     # to the compact DFS, Countdown-4 with SoS's rules on both splits, ~14M-parameter models
     "gpu": {
@@ -160,8 +174,11 @@ _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n
               rl=[RLRun("rl_grpo_dfs", "sft_dfs", budget=24, problems="train_search", rounds=2, flags=["--legal-trace"])],
               batch_size=16, lr=2e-3, evals=2, rl_steps=2, rl_prompts=4, rl_group=4, rl_lr=1e-4, samples=4, budgets=[1, 4],
               token_budgets=[8, 24], rl_range=(0.0, 1.0))  # RL runs, whatever SFT learned
+# (maze-canvas-rc is the sizes pilot's encoding: maze-canvas runs the same pipeline code, and the test
+# suite's time is kept for what differs)
 PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
-                    for name, cls in registry().items()}
+                    for name, cls in registry().items() if name != "maze-canvas-rc"}
+PRESETS["smoke"]["maze-canvas"] = replace(PRESETS["smoke"]["maze-canvas"], sizes=[4, 6], size_n=2)  # the size curve too
 # the GPU preset's shapes at a few minutes (benchmarks/gpu_smoke.sh): every stage runs, learning is not the point
 PRESETS["gpu-smoke"] = {task: replace(p, n_train=5000, n_small=1000, n_test=50, n_val=50, rl_steps=3, samples=4, evals=2,
                                       rl_range=(0.0, 1.0), sft=[replace(r, steps=max(20, r.steps // 30)) for r in p.sft])

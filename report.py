@@ -240,6 +240,48 @@ def rl_verdict(e, stratum="needs_search"):
     return f"dropped the search ({way})" if dropped else way
 
 
+def size_table(sec):
+    """Greedy accuracy per maze side: needs search / direct (legal-step rate), every model."""
+    sc = sec.res.get("size_curve")
+    if not sc:
+        return []
+    trained = set(sc["trained_sides"])
+    head = " | ".join(f"{s}x{s}{' (trained)' if s in trained else ''}" for s in sc["sides"])
+    out = [f"**Maze size** ({sc['per_stratum']} held-out mazes per stratum and side; each cell: greedy accuracy on "
+           "needs search / direct (legal-step rate, all))", "", f"| model | {head} |", "|---" * (1 + len(sc["sides"])) + "|"]
+    for m, e in sec.models.items():
+        if "sizes" not in e:
+            continue
+        if not sec.learned(m):
+            out.append(f"| {m} | not learned |" + " – |" * (len(sc["sides"]) - 1))
+            continue
+        cells = [f"{p['needs_search']['greedy']:.2f} / {p['direct']['greedy']:.2f} ({_rate(p['all']['legal_step_rate'])})"
+                 for p in (e["sizes"][str(s)] for s in sc["sides"])]
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def size_summary(sec, t):
+    """The size targets of issue 20, for the trace model t: inside the trained sides, and two cells larger."""
+    sc = sec.res.get("size_curve")
+    if not sc or t is None or "sizes" not in sec.models[t]:
+        return []
+    e, trained = sec.models[t], sc["trained_sides"]
+    inside = [e["sizes"][str(s)]["all"] for s in trained if str(s) in e["sizes"]]
+    worst, legal = min(p["greedy"] for p in inside), min(p["legal_step_rate"] or 0 for p in inside)
+    out = [f"- {t} on the trained sides {min(trained)}..{max(trained)}: greedy at least {worst:.3f}, legal-step rate at "
+           f"least {legal:.3f} (targets 0.90 and 0.95: {'met' if worst >= 0.9 and legal >= 0.95 else 'missed'})."]
+    far = str(max(trained) + 2)
+    if far in e["sizes"]:
+        p, vs = e["sizes"][far], e.get("sizes_vs_solution", {}).get(far)
+        line = f"- {t} on {far}x{far} mazes, two cells larger per side than any trained: greedy {p['all']['greedy']:.3f}"
+        if vs and sec.learned("sft_solution"):
+            line += (f"; against solution-only on needs search {vs['diff']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]"
+                     f" (targets 0.50 and +0.20: {'met' if p['all']['greedy'] >= 0.5 and vs['diff'] >= 0.2 else 'missed'})")
+        out.append(line + ".")
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # the summary
 
@@ -268,6 +310,7 @@ def summary(sec):
             c = sec.paired(small, "sft_solution_small", "all")
             out.append(f"- With {sec.models[small]['train_problems']} training problems: {small} vs sft_solution_small "
                        f"{_pair(c)}: {_verdict(c, 'traces win with less data', 'solution-only wins with less data')}.")
+        out += size_summary(sec, t)
     for m, e in sec.models.items():
         if e["kind"] != "rl" or "answer" in e or m not in sec.rows or e["init"] not in sec.rows or not sec.learned(e["init"]):
             continue
@@ -304,8 +347,9 @@ def section(sec):
     if budgets:
         lines += ["**Accuracy within a budget of generated tokens** (needs search; an output that has not ended "
                   "within B tokens is wrong)", ""] + budgets
-    lines += ["**RL: before and after** (boundary = solved by at least one of the n samples)", ""] + rl_table(sec)
-    lines += rl_budget_table(sec) + plots.all_figures(sec) + summary(sec)
+    if any(e["kind"] == "rl" for e in sec.models.values()):
+        lines += ["**RL: before and after** (boundary = solved by at least one of the n samples)", ""] + rl_table(sec)
+    lines += rl_budget_table(sec) + size_table(sec) + plots.all_figures(sec) + summary(sec)
     return "\n".join(lines)
 
 

@@ -47,6 +47,7 @@ import linearize
 import preflight
 import report
 import search
+import sizes
 import train_rl
 import train_sft
 from distributed import set_threads
@@ -66,20 +67,12 @@ def read_rows(path):
 def stratified_test(task_cls, preset, generate, path):
     """preset.n_test problems that need search and as many that do not, drawn in rounds from the
     held-out split (a fixed seed per round), in the order they were drawn."""
-    chosen, counts, seed = [], {True: 0, False: 0}, 100
-    while min(counts.values()) < preset.n_test:
-        tmp = f"{path}.round"
-        generate(max(50, 2 * preset.n_test), preset.test_split, seed, tmp)
-        for problem in read_rows(tmp):
-            kind = search.needs_search(task_cls(problem))
-            if counts[kind] < preset.n_test:
-                counts[kind] += 1
-                chosen.append(problem)
-        os.remove(tmp)
-        seed += 1
-        if seed > 200:
-            raise SystemExit(f"error: could not draw {preset.n_test} problems of each stratum; change the sizes")
-    write_jsonl(path, chosen)
+    def draw(seed):
+        generate(max(50, 2 * preset.n_test), preset.test_split, seed, f"{path}.round")
+        rows = read_rows(f"{path}.round")
+        os.remove(f"{path}.round")
+        return rows
+    write_jsonl(path, sizes.stratified(task_cls, preset.n_test, draw))
 
 
 NOT_STAGE_CODE = {"report.py", "preflight.py"}  # the report is rewritten on every run; the preflight writes nothing
@@ -168,6 +161,8 @@ def make_data(job):
     for run in preset.sft:
         if run.data.endswith("_small"):
             write_jsonl(p("data", f"{run.data}.jsonl"), read_rows(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])
+    if preset.sizes:  # the size curve's held-out mazes, one file per side
+        sizes.write_size_tests(task_cls, preset.sizes, preset.size_n, p("data"), job.seed)
 
 
 def run_sft(job, run):
@@ -216,6 +211,9 @@ def evaluate_one(job, name):
     if preset.second_test:
         evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test2.jsonl"), "--n", "0",
                        "--batch-size", batch, "--algos", "", "--out", p("eval", f"{name}.test2.json"), *cap, *job.common])
+    if preset.sizes:
+        evaluate.save_json(p("eval", f"{name}.sizes.json"), sizes.curve(
+            p(name, "ckpt.pt"), {side: p("data", f"size{side}.jsonl") for side in preset.sizes}, preset.eval_batch))
 
 
 def evaluate_all(job):
@@ -310,6 +308,11 @@ def task_results(d, preset):
             second = json.load(open(p("eval", f"{run.name}.test2.json")))
             entry["second_test"] = {"split": preset.second_test, "n": second["n_problems"],
                                     "greedy": second["greedy_acc"], "greedy_ci": second["greedy_acc_ci"]}
+        if preset.sizes and os.path.exists(p("eval", f"{run.name}.sizes.json")):
+            mine, solution = json.load(open(p("eval", f"{run.name}.sizes.json"))), p("eval", "sft_solution.sizes.json")
+            entry["sizes"] = {side: c["strata"] for side, c in mine.items()}
+            if os.path.exists(solution) and run.name != "sft_solution":
+                entry["sizes_vs_solution"] = sizes.versus(mine, json.load(open(solution)))
         if isinstance(run, RLRun) and run.budget and os.path.exists(p("eval", f"{run.init}.json")):
             solution = p("eval", "sft_solution.json")
             entry["answer"] = budget.rl_answer(rows, json.load(open(p("eval", f"{run.init}.json")))["per_problem"],
@@ -322,6 +325,9 @@ def task_results(d, preset):
            "models": models, "symbolic": sym, "token_budgets": preset.token_budgets}
     if any_rows:
         out["symbolic_budgets"] = budget.symbolic_table(any_rows, preset.token_budgets)
+    if preset.sizes:
+        out["size_curve"] = {"sides": preset.sizes, "trained_sides": sizes.trained_sides(task_cls, preset.generate),
+                             "per_stratum": preset.size_n}
     return out
 
 
@@ -424,7 +430,7 @@ def main(argv=None):
                    help="redo the stages whose settings changed, in place (their old outputs are removed)")
     args = p.parse_args(argv)
     presets = PRESETS[args.preset]
-    default = ["maze"] if args.preset.startswith("cpu") else list(presets)
+    default = list(presets)[:1] if args.preset.startswith("cpu") else list(presets)
     tasks = default if args.task is None else (list(presets) if args.task == "all" else [args.task])
     if any(t not in presets for t in tasks):
         p.error(f"--task: the {args.preset} preset has {', '.join(presets)} (or all)")

@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md")).read()
 SCRIPTS = ["search.py", "linearize.py", "train_sft.py", "train_rl.py", "evaluate.py", "report.py", "reproduce.py",
            "tools/make_assignments.py", "benchmarks/bench_model.py", "benchmarks/bench_search.py",
-           "benchmarks/bench_memory.py", "benchmarks/bench_learn.py"]
-RUNS = ["docs/cpu", "docs/cpu-countdown"]
+           "benchmarks/bench_memory.py", "benchmarks/bench_learn.py", "sizes.py", "benchmarks/pilot_sizes.py"]
+RUNS = ["docs/cpu", "docs/cpu-countdown", "docs/cpu-sizes"]
 
 
 def help_text(script, monkeypatch, capsys):
@@ -117,7 +117,7 @@ def test_readme_result_rows_are_rows_of_the_runs_report():
     for run, block in blocks:
         rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| model |")
                 and not line.startswith("| A vs B") and not line.startswith("| RL run")]
-        assert len(rows) >= 10 and set(rows) <= report_rows(run), set(rows) - report_rows(run)
+        assert len(rows) >= 4 and set(rows) <= report_rows(run), set(rows) - report_rows(run)
 
 
 def test_every_three_decimal_number_in_the_readme_was_written_by_a_run():
@@ -135,5 +135,6 @@ def test_the_runs_report_tables_are_what_report_py_makes_of_results_json(run):
     results = json.load(open(os.path.join(ROOT, run, "results.json")))
     for task, res in results["tasks"].items():
         section = report.Section(os.path.join(ROOT, run), task, res)
-        made = [line for line in report.gate_table(section) + report.strata_table(section) if line.startswith("| ")]
+        tables = report.gate_table(section) + report.strata_table(section) + report.size_table(section)
+        made = [line for line in tables if line.startswith("| ")]
         assert set(made) <= report_rows(run)

@@ -46,6 +46,13 @@ def test_smoke_pipeline_writes_results_and_report(run):
         assert rl["budget"] == 24 and rl["answer"]["needs_search"]["up"]["n"] == preset.n_test
         for png in ("learning", "passk", "compute"):
             assert os.path.exists(os.path.join(run, f"{task}_{png}.png"))
+        if preset.sizes:  # the size curve: every model at every side, paired against solution-only
+            assert res["size_curve"] == {"sides": preset.sizes, "trained_sides": [4, 5], "per_stratum": preset.size_n}
+            for m in ("sft_solution", "sft_dfs", "rl_grpo_dfs"):
+                assert [res["models"][m]["sizes"][str(s)]["all"]["n"] for s in preset.sizes] == [2 * preset.size_n] * 2
+            assert set(res["models"]["sft_dfs"]["sizes_vs_solution"]) == {str(s) for s in preset.sizes}
+            assert "**Maze size**" in text and os.path.exists(os.path.join(run, f"{task}_sizes.png"))
+    assert any(p.sizes for p in reproduce.PRESETS["smoke"].values())
     # the toy models learn nothing: the gate says so, and the summary draws no conclusion
     assert "**not learned**" in text and "cannot compare trace training with anything" in text
     assert "What it does not show" in text

@@ -43,7 +43,8 @@ def main(argv=None):
     for path in sorted(glob.glob(os.path.join(args.run, "*.*"))):
         shutil.copy(path, args.dest)
     for path in sorted(glob.glob(os.path.join(args.run, "*", "eval", "*.json")) +
-                       glob.glob(os.path.join(args.run, "*", "data", "test*.jsonl"))):
+                       glob.glob(os.path.join(args.run, "*", "data", "test*.jsonl")) +
+                       glob.glob(os.path.join(args.run, "*", "data", "size*.jsonl"))):  # (the size curve's mazes)
         dst = os.path.join(args.dest, os.path.relpath(path, args.run))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copy(path, dst)
