@@ -178,7 +178,9 @@ _SMOKE = dict(trace="dfs", trace_flags=["--no-costs"], n_train=64, n_small=32, n
 # suite's time is kept for what differs)
 PRESETS["smoke"] = {name: Preset(generate=cls.tiny, second_test=cls.splits[1] if len(cls.splits) > 2 else None, **_SMOKE)
                     for name, cls in registry().items() if name != "maze-canvas-rc"}
-PRESETS["smoke"]["maze-canvas"] = replace(PRESETS["smoke"]["maze-canvas"], sizes=[4, 6], size_n=2)  # the size curve too
+# the canvas: the size curve too, and only the runs its size curve reads (the rest is maze's pipeline)
+PRESETS["smoke"]["maze-canvas"] = replace(PRESETS["smoke"]["maze-canvas"], sizes=[4, 6], size_n=2,
+                                          sft=standard_runs("dfs", 20, 20), n_small=0)
 # the GPU preset's shapes at a few minutes (benchmarks/gpu_smoke.sh): every stage runs, learning is not the point
 PRESETS["gpu-smoke"] = {task: replace(p, n_train=5000, n_small=1000, n_test=50, n_val=50, rl_steps=3, samples=4, evals=2,
                                       rl_range=(0.0, 1.0), sft=[replace(r, steps=max(20, r.steps // 30)) for r in p.sft])
