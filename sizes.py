@@ -110,11 +110,10 @@ def versus(a, b, stratum="needs_search"):
     """{side: paired comparison of curve a against curve b} on one stratum (the same problems)."""
     out = {}
     for side in a.keys() & b.keys():
-        keep = [evaluate.STRATA[stratum]({"needs_search": x}) for x in a[side]["needs_search"]]
-        sa = [g for g, k in zip(a[side]["greedy"], keep) if k]
-        sb = [g for g, k in zip(b[side]["greedy"], keep) if k]
-        diff, lo, hi = evaluate.paired_bootstrap(sa, sb) if sa else (0.0, 0.0, 0.0)
-        out[side] = {"n": len(sa), "diff": diff, "ci95": [lo, hi]}
+        rows = lambda c: [{"greedy": g, "needs_search": k} for g, k in zip(c[side]["greedy"], c[side]["needs_search"])]
+        keep = evaluate.STRATA[stratum]
+        c = evaluate.compare_rows([r for r in rows(a) if keep(r)], [r for r in rows(b) if keep(r)])
+        out[side] = {"n": c["n"], "diff": c["diff"], "ci95": c["ci95"]}
     return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 

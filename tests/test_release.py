@@ -32,16 +32,16 @@ def test_the_runs_models_are_published(run):
 
 @pytest.mark.parametrize("path", RELEASED, ids=lambda p: os.path.relpath(p, os.path.join(ROOT, "docs")))
 def test_a_published_checkpoint_reproduces_the_runs_greedy_records(path):
-    RUN = os.path.dirname(os.path.dirname(path))
+    run = os.path.dirname(os.path.dirname(path))
     task, name = os.path.basename(path)[:-3].rsplit("-", 1)  # (a task name may hold a dash, a model name does not)
     model, vocab, task_cls = checkpoint.load(path)
-    problems = load_problems(os.path.join(RUN, task, "data", "test.jsonl"), task_cls)[0][:SLICE]
+    everything = load_problems(os.path.join(run, task, "data", "test.jsonl"), task_cls)[0]
+    problems = everything[:SLICE]
     mine = evaluate.evaluate(model, vocab, task_cls, problems, n=0, algos=(), batch_size=256, dtype="fp32")
-    published = json.load(open(os.path.join(RUN, task, "eval", f"{name}.json")))["per_problem"][:SLICE]
+    published = json.load(open(os.path.join(run, task, "eval", f"{name}.json")))["per_problem"][:SLICE]
     # An output cut off by the context is wrong whatever its length, and its length depends on the
     # longest prompt of its batch (left padding; the run decoded the whole test set as one batch): of
     # those, only the verdict is compared.
-    everything = load_problems(os.path.join(RUN, task, "data", "test.jsonl"), task_cls)[0]
     limit = model.config.block_size - max(map(len, evaluate.encode_prompts(vocab, task_cls, everything)))
     cut = lambda r: r["tokens"] >= limit
     fields = lambda r: [r["greedy"], cut(r)] if cut(r) else [r[f] for f in ("greedy", "tokens", "legal_steps", "answer")]
