@@ -15,6 +15,7 @@ on a re-run, a file that went missing, was truncated or was altered is found by 
 """
 import contextlib
 import hashlib
+import json
 import os
 
 
@@ -78,3 +79,9 @@ def fingerprint(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return [os.path.getsize(path), digest.hexdigest()]
+
+
+def read_jsonl(path):
+    """The rows of a JSON-lines file (a problem file, a trace file, a training log)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f]

@@ -124,8 +124,8 @@ def check(task, preset, shape, out, device, seed=0):
     if preset.dtype not in DTYPES:
         errors.append(f"{task}: dtype {preset.dtype!r} must be one of {', '.join(DTYPES)}")
     for run in preset.sft:
-        if run.steps < preset.evals:
-            errors.append(f"{task}/{run.name}: steps {run.steps} is fewer than evals {preset.evals}")
+        if run.steps < (run.evals or preset.evals):
+            errors.append(f"{task}/{run.name}: steps {run.steps} is fewer than evals {run.evals or preset.evals}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         return errors + [f"{task}: device {device}: no CUDA device is visible to torch. Leave --device out to use the CPU."], ""
     if device == "mps" and not torch.backends.mps.is_available():
@@ -313,7 +313,7 @@ def plan(task, preset, shape, dev, seed=0, sample=None):
         batch = preset.batch_of(run)
         pad = padded_length(lengths[run.data.removesuffix("_small")], batch, preset.length_groups)
         tokens = run.steps * batch * pad
-        secs, _, flops = decode(preset.evals * preset.n_val, longest(run.data, 64), 64)  # the learning curve
+        secs, _, flops = decode((run.evals or preset.evals) * preset.n_val, longest(run.data, 64), 64)  # the learning curve
         out.append((f"{task}/{run.name}", tokens, tokens * train_per_token(pad) + flops,
                     training_bytes(batch, pad, n_layer, n_embd, vocab_size) + 16 * params,
                     tokens * train_per_token(pad) / dev.train_flops + secs))

@@ -36,7 +36,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -51,14 +50,14 @@ import sizes
 import train_rl
 import train_sft
 from distributed import set_threads
+from files import read_jsonl
 from model import pick_device
-from presets import PRESETS, Preset, RLRun, SFTRun, override
+from presets import PRESETS, Preset, override
+from results import collect
 from stages import Pipeline
 from tasks import get_task, load_problems, registry, write_jsonl
 
 
-def read_rows(path):
-    return [json.loads(line) for line in open(path)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -69,13 +68,14 @@ def stratified_test(task_cls, preset, generate, path):
     held-out split (a fixed seed per round), in the order they were drawn."""
     def draw(seed):
         generate(max(50, 2 * preset.n_test), preset.test_split, seed, f"{path}.round")
-        rows = read_rows(f"{path}.round")
+        rows = read_jsonl(f"{path}.round")
         os.remove(f"{path}.round")
         return rows
     write_jsonl(path, sizes.stratified(task_cls, preset.n_test, draw))
 
 
-NOT_STAGE_CODE = {"report.py", "preflight.py"}  # the report is rewritten on every run; the preflight writes nothing
+NOT_STAGE_CODE = {"report.py", "results.py", "preflight.py"}  # results.json and the report are rewritten on every run;
+# the preflight writes nothing
 
 
 def code_version():
@@ -91,11 +91,11 @@ def code_version():
 def sft_argv(task, preset, run, folder, seed):
     """train_sft.py's flags for one of the preset's SFT runs; folder: the task's run folder."""
     p = lambda *parts: os.path.join(folder, *parts)
-    every = str(math.ceil(run.steps / preset.evals))
+    every = str(math.ceil(run.steps / (run.evals or preset.evals)))
     return ["--task", task, "--data", p("data", f"{run.data}.jsonl"), "--val", p("data", "val.jsonl"),
             "--out", p(run.name), "--max-steps", str(run.steps), "--batch-size", str(preset.batch_of(run)),
             "--length-groups", str(preset.length_groups), "--lr", str(preset.lr), "--warmup", str(min(100, run.steps // 10)),
-            "--seed", str(seed), "--eval-every", every, "--eval-n", str(preset.n_val), "--ckpt-every", every, "--resume",
+            "--seed", str(seed + run.seed), "--eval-every", every, "--eval-n", str(preset.n_val), "--ckpt-every", every, "--resume",
             "--quiet", *preset.model]
 
 
@@ -131,15 +131,15 @@ def make_data(job):
     if preset.second_test:
         generate(job, 2 * preset.n_test, preset.second_test, 4, p("data", "test2.jsonl"))
     # validation problems: the training distribution, but none of the training problems
-    seen = {json.dumps(r, sort_keys=True) for r in read_rows(p("data", "train.jsonl"))}
+    seen = {json.dumps(r, sort_keys=True) for r in read_jsonl(p("data", "train.jsonl"))}
     generate(job, preset.n_val * 2, "train", 3, p("data", "val_all.jsonl"))
-    val = [r for r in read_rows(p("data", "val_all.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
+    val = [r for r in read_jsonl(p("data", "val_all.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
     write_jsonl(p("data", "val.jsonl"), val[:preset.n_val])
     if any(run.problems == "train_search" for run in preset.rl):  # RL prompts where a search is needed,
         search_only = lambda rows: [r for r in rows if search.needs_search(task_cls(r))]  # and their validation
-        write_jsonl(p("data", "train_search.jsonl"), search_only(read_rows(p("data", "train.jsonl"))))
+        write_jsonl(p("data", "train_search.jsonl"), search_only(read_jsonl(p("data", "train.jsonl"))))
         generate(job, preset.n_val * 8, "train", 5, p("data", "val_more.jsonl"))
-        more = [r for r in read_rows(p("data", "val_more.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
+        more = [r for r in read_jsonl(p("data", "val_more.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
         write_jsonl(p("data", "val_search.jsonl"), search_only(more)[:preset.n_val])
     wanted = {run.data.removesuffix("_small") for run in preset.sft}
     traces(job, "astar", "solution", "--format", "solution")
@@ -152,15 +152,15 @@ def make_data(job):
     if "shuffled" in wanted:
         traces(job, preset.trace, "shuffled", "--shuffle")
     if "swapped" in wanted:
-        write_jsonl(p("data", "swapped.jsonl"), linearize.swap_traces(read_rows(p("data", f"{preset.trace}.jsonl")), job.seed))
+        write_jsonl(p("data", "swapped.jsonl"), linearize.swap_traces(read_jsonl(p("data", f"{preset.trace}.jsonl")), job.seed))
     if "mix" in wanted:  # SoS-style: each problem's trace comes from one strategy, alternating
         traces(job, "dfs", "mix_dfs")
         traces(job, "bfs", "mix_bfs")
-        pairs = zip(read_rows(p("data", "mix_dfs.jsonl")), read_rows(p("data", "mix_bfs.jsonl")))
+        pairs = zip(read_jsonl(p("data", "mix_dfs.jsonl")), read_jsonl(p("data", "mix_bfs.jsonl")))
         write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(pairs)])
     for run in preset.sft:
         if run.data.endswith("_small"):
-            write_jsonl(p("data", f"{run.data}.jsonl"), read_rows(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])
+            write_jsonl(p("data", f"{run.data}.jsonl"), read_jsonl(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])
     if preset.sizes:  # the size curve's held-out mazes, one file per side
         sizes.write_size_tests(task_cls, preset.sizes, preset.size_n, p("data"), job.seed)
 
@@ -173,7 +173,7 @@ def decode_cap(job, data):
     """--max-new-tokens for a model trained on `data` (nothing without a decode_cap)."""
     if job.preset.decode_cap is None:
         return []
-    lengths = sorted(len(r["trace"].split()) + 1 for r in read_rows(job.p("data", f"{data}.jsonl")))
+    lengths = sorted(len(r["trace"].split()) + 1 for r in read_jsonl(job.p("data", f"{data}.jsonl")))
     return ["--max-new-tokens", str(math.ceil(job.preset.decode_cap * lengths[int(0.99 * (len(lengths) - 1))]))]
 
 
@@ -183,7 +183,7 @@ def run_rl(job, run):
     steps = run.steps or preset.rl_steps
     # RL starts only at the edge of competence: validation greedy accuracy (within the budget) in rl_range
     acc = competence(p(run.init, "ckpt.pt"), val, run.budget) if run.budget else \
-        report.last(read_log(p(run.init, "log.jsonl")), "val_acc")
+        report.last(read_jsonl(p(run.init, "log.jsonl")), "val_acc")
     os.makedirs(p(run.name), exist_ok=True)
     lo, hi = preset.rl_range
     if acc is None or not lo <= acc <= hi:
@@ -193,7 +193,7 @@ def run_rl(job, run):
     cap = ["--max-new-tokens", str(run.budget)] if run.budget else decode_cap(job, preset.data_of()[run.name])
     train_rl.train(train_rl.parse_args(
         ["--init", p(run.init, "ckpt.pt"), "--problems", p("data", f"{run.problems}.jsonl"), "--val", val,
-         "--out", p(run.name), "--algo", run.algo, "--steps", str(steps), "--seed", str(job.seed),
+         "--out", p(run.name), "--algo", run.algo, "--steps", str(steps), "--seed", str(job.seed + run.seed),
          "--prompts", str(preset.rl_prompts), "--group", str(preset.rl_group), "--lr", str(preset.rl_lr),
          "--eval-every", str(max(1, steps // 4)), "--eval-n", str(preset.n_val), "--eval-samples", "4",
          "--dynamic-rounds", str(run.rounds), "--resume", "--quiet", *cap, *run.flags, *job.common]
@@ -250,10 +250,6 @@ def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None, jobs=
     pipe.add(f"{task}/evaluate", 120, key, partial(evaluate_all, job), job.p("eval"))
 
 
-def read_log(path):
-    return read_rows(path) if os.path.exists(path) else []
-
-
 def competence(ckpt, problems, tokens):
     """Greedy accuracy of a checkpoint on a problem file within a budget of generated tokens."""
     model, vocab, task_cls = checkpoint.load(ckpt)
@@ -262,80 +258,10 @@ def competence(ckpt, problems, tokens):
     return round(sum(budget.greedy_within(rows, tokens)) / max(1, len(rows)), 4)
 
 
-# ------------------------------------------------------------------------------------------------
-# results.json: every number the report shows, from the evaluation files and the training logs
-
-def stratum_numbers(res):
-    return {"n": res["n_problems"], "greedy": res["greedy_acc"], "greedy_ci": res["greedy_acc_ci"],
-            "pass_at": {k: v["mean"] for k, v in res.get("pass_at_k", {}).items()},
-            "tokens": res["mean_tokens"], "legal_step_rate": res["legal_step_rate"], "answer_rate": res["answer_rate"]}
-
-
-def task_results(d, preset):
-    task_cls = get_task(os.path.basename(d))
-    p = lambda *parts: os.path.join(d, *parts)
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples]
-    models, any_rows = {}, None
-    for run in preset.sft + preset.rl:
-        path = p("eval", f"{run.name}.json")
-        if not os.path.exists(path):
-            skipped = p(run.name, "skipped.json")
-            if os.path.exists(skipped):
-                models[run.name] = {"kind": "rl", "init": run.init, "skipped": json.load(open(skipped))}
-            continue
-        res = json.load(open(path))
-        rows = res["per_problem"]
-        if isinstance(run, SFTRun):
-            data_rows = read_rows(p("data", f"{run.data}.jsonl"))
-            data_rate = evaluate.data_legal_rate(task_cls, data_rows)
-            entry = {"kind": run.kind, "format": "solution" if run.kind == "solution" else run.data,
-                     "train_problems": len(data_rows), "steps": run.steps}
-        else:
-            entry = {"kind": "rl", "format": models[run.init]["format"], "init": run.init, "algo": run.algo,
-                     "steps": run.steps or preset.rl_steps, "budget": run.budget}
-            data_rate = models[run.init]["gate"]["data_legal_step_rate"]
-        strata = evaluate.by_stratum(rows, ks)
-        log = read_log(p(run.name, "log.jsonl"))
-        entry |= {"gate": evaluate.gate(strata["all"], data_rate),
-                  "strata": {name: stratum_numbers(s) for name, s in strata.items()},
-                  "budgets": budget.budget_table(rows, preset.token_budgets, ks=(1, preset.samples)),
-                  "curve": [{k: r[k] for k in r if k in ("step", "trained_tokens", "val_acc", "val_legal_step_rate",
-                                                         "val_answer_rate", "loss", "reward", "zero_var_groups",
-                                                         "val_acc_within_budget", "entropy", "gen_len",
-                                                         "legal_step_rate", "backtracks")}
-                            for r in log if "val_acc" in r or "reward" in r or r.get("step", 0) % 50 == 0]}
-        if preset.second_test and os.path.exists(p("eval", f"{run.name}.test2.json")):
-            second = json.load(open(p("eval", f"{run.name}.test2.json")))
-            entry["second_test"] = {"split": preset.second_test, "n": second["n_problems"],
-                                    "greedy": second["greedy_acc"], "greedy_ci": second["greedy_acc_ci"]}
-        if preset.sizes and os.path.exists(p("eval", f"{run.name}.sizes.json")):
-            mine, solution = json.load(open(p("eval", f"{run.name}.sizes.json"))), p("eval", "sft_solution.sizes.json")
-            entry["sizes"] = {side: c["strata"] for side, c in mine.items()}
-            if os.path.exists(solution) and run.name != "sft_solution":
-                entry["sizes_vs_solution"] = sizes.versus(mine, json.load(open(solution)))
-        if isinstance(run, RLRun) and run.budget and os.path.exists(p("eval", f"{run.init}.json")):
-            solution = p("eval", "sft_solution.json")
-            entry["answer"] = budget.rl_answer(rows, json.load(open(p("eval", f"{run.init}.json")))["per_problem"],
-                                               json.load(open(solution))["per_problem"] if os.path.exists(solution) else None,
-                                               run.budget, preset.samples)
-        models[run.name] = entry
-        any_rows = rows
-    sym = json.load(open(p("eval", "symbolic.json"))) if os.path.exists(p("eval", "symbolic.json")) else {}
-    out = {"test_problems": {"needs_search": preset.n_test, "direct": preset.n_test}, "samples": preset.samples,
-           "models": models, "symbolic": sym, "token_budgets": preset.token_budgets}
-    if any_rows:
-        out["symbolic_budgets"] = budget.symbolic_table(any_rows, preset.token_budgets)
-    if preset.sizes:
-        out["size_curve"] = {"sides": preset.sizes, "trained_sides": sizes.trained_sides(task_cls, preset.generate),
-                             "per_stratum": preset.size_n}
-    return out
-
-
 def write_results(out, preset_name, presets, pipe, jobs=1):
     """results.json holds only what the run computed, so that two runs of the same settings on one
     machine write it byte for byte alike; the wall-clock times go to timings.json."""
-    results = {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
+    results = collect(out, preset_name, presets)
     # wall_s: this invocation's stages (a resumed run's covers only what it redid); stage_s: their sum.
     # A rerun that found every stage cached keeps the times of the run that made them.
     stages = pipe.seconds()
