@@ -21,12 +21,9 @@ from dataclasses import dataclass, field
 import evaluate
 import plots
 from files import atomic_write
-
-
-def last(rows, key):
-    """The last value of `key` in a log (None if it never appears)."""
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return vals[-1] if vals else None
+import results
+from results import last  # noqa: F401 (reproduce.py reads report.last)
+from summary import _num, _pair, summary
 
 
 def _ci(mean, ci):
@@ -35,15 +32,6 @@ def _ci(mean, ci):
 
 def _rate(x):
     return "–" if x is None else f"{x:.3f}"
-
-
-def _verdict(c, better, worse):
-    lo, hi = c["ci95"]
-    return better if lo > 0 else worse if hi < 0 else "no significant difference"
-
-
-def _pair(c):
-    return f"{c['acc_a']:.3f} vs {c['acc_b']:.3f}, {c['diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
 
 
 @dataclass
@@ -78,26 +66,57 @@ class Section:
     def paired(self, a, b, name="all", k=None):
         return evaluate.compare_rows(self.stratum(a, name), self.stratum(b, name), k)
 
+    def comparison(self, a, b, stratum):
+        """One paired comparison of results.json (None if the run has none or a model did not learn)."""
+        found = [c for c in self.res.get("comparisons", []) if c["a"] == a and c["b"] == b and c["learned"]]
+        return found[0]["strata"][stratum] if found else None
+
+    def budgeted_runs(self):
+        """The learned RL runs under a token budget that started from a learned model."""
+        return [(m, e) for m, e in self.models.items() if e["kind"] == "rl" and "answer" in e and self.learned(m)
+                and self.learned(e["init"])]
+
     def trace_model(self):
-        """The best learned full-data trace model (by validation accuracy, never the test set)."""
+        """The learned full-data trace model of the lowest training seed (then the best validation
+        accuracy, never the test set)."""
         cands = [m for m, e in self.models.items() if e["kind"] == "trace" and not m.endswith("_small") and self.learned(m)]
-        return max(cands, key=lambda m: (last(self.models[m]["curve"], "val_acc") or 0, m), default=None)
+        return max(cands, key=lambda m: (-self.models[m].get("seed", 0), last(self.models[m]["curve"], "val_acc") or 0, m),
+                   default=None)
+
+    def partner(self, name, of):
+        """`name`'s run with the training seed of the run `of` (results.partner)."""
+        return results.partner(self.models, name, self.models[of].get("seed", 0))
 
 
 # ------------------------------------------------------------------------------------------------
 # tables
 
+def _tokens(x):
+    return "–" if x is None else f"{x / 1e6:.2f}M"
+
+
+def _gate_cell(g):
+    """The verdict, the rule it was judged by and its margin (results.gate_with_margin)."""
+    if "margin" not in g:  # (a results.json from before the gate had a margin)
+        return "passed" if g["passed"] else "**not learned**"
+    margin = "" if g["margin"] is None else f", margin {g['margin']:+.3f}"
+    rule = "answers only" if g["rule"] == "answers" else "legal steps, test and final validation"
+    return ("passed" if g["passed"] else "**not learned**") + f" ({rule}{margin})"
+
+
 def gate_table(sec):
-    out = ["| model | kind | trained on | steps | answers emitted | legal-step rate | its data's legal-step rate | learned gate |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = ["| model | kind | trained on | steps | trained tokens (FLOPs) | answers emitted | legal-step rate: test / final validation "
+           "| its data's | learned gate |", "|---|---|---|---|---|---|---|---|---|"]
     for m, e in sec.models.items():
         if "gate" not in e:
             continue
         g = e["gate"]
-        verdict = "passed" if g["passed"] else f"**not learned** (legal-step rate {_rate(g['legal_step_rate'])}, answers {g['answer_rate']:.2f})"
+        final = g.get("final_validation", {}).get("legal_step_rate")
         trained = f"{e.get('train_problems', '–')} problems, {e['format']}" if e["kind"] != "rl" else f"RL from {e['init']}"
-        out.append(f"| {m} | {e['kind']} | {trained} | {e['steps']} | {g['answer_rate']:.3f} | {_rate(g['legal_step_rate'])} "
-                   f"| {_rate(g['data_legal_step_rate'])} | {verdict} |")
+        flops = f" ({e['train_flops']:.1e})" if e.get("train_flops") else ""
+        out.append(f"| {m} | {e['kind']} | {trained} | {e['steps']} | {_tokens(e.get('trained_tokens'))}{flops} | "
+                   f"{g['answer_rate']:.3f} | {_rate(g['legal_step_rate'])} / {_rate(final)} | "
+                   f"{_rate(g['data_legal_step_rate'])} | {_gate_cell(g)} |")
     return out + [""]
 
 
@@ -159,22 +178,42 @@ def second_test_table(sec):
 
 
 def comparisons(sec):
-    """Paired comparisons that carry the conclusions, per stratum: trace vs solution-only and vs its
-    controls, and the data-size sweep."""
-    t, pairs = sec.trace_model(), []
-    if t:
-        pairs += [(t, "sft_solution"), (t, "sft_shuffled"), (t, "sft_swapped")]
-        if f"{t}_small" in sec.models:
-            pairs.append((f"{t}_small", "sft_solution_small"))
-    out = ["| A vs B (greedy, paired) | all | needs search | direct |", "|---|---|---|---|"]
-    for a, b in pairs:
-        if a not in sec.rows or b not in sec.rows:
+    """The paired comparisons that carry the conclusions (results.comparisons), per stratum, with
+    each model's trained tokens: equal data (solution-only), equal tokens (solution-only trained to
+    the trace model's tokens, the two controls), and the data-size sweep."""
+    out = ["| A vs B (greedy, paired) | trained tokens A / B | all | needs search | direct |", "|---|---|---|---|---|"]
+    for c in sec.res.get("comparisons", []):
+        a, b = c["a"], c["b"]
+        tokens = f"{_tokens(sec.models[a].get('trained_tokens'))} / {_tokens(sec.models[b].get('trained_tokens'))}"
+        if not c["learned"]:
+            out.append(f"| {a} vs {b} | {tokens} | not compared: {' and '.join(m for m in (a, b) if not sec.learned(m))} "
+                       "not learned | | |")
             continue
-        if not (sec.learned(a) and sec.learned(b)):
-            out.append(f"| {a} vs {b} | not compared: {' and '.join(m for m in (a, b) if not sec.learned(m))} not learned | | |")
-            continue
-        out.append(f"| {a} vs {b} | " + " | ".join(_pair(sec.paired(a, b, s)) for s in evaluate.STRATA) + " |")
+        out.append(f"| {a} vs {b} | {tokens} | " + " | ".join(_pair(c["strata"][s]) for s in evaluate.STRATA) + " |")
     return out + [""]
+
+
+def seed_table(sec):
+    """Each model with training-seed copies: its seeds' greedy accuracy, mean ± sd; then the headline
+    pairs' mean differences with a CI over seeds and problems (results.seed_table)."""
+    seeds = sec.res.get("seeds") or {}
+    if not seeds.get("models"):
+        return []
+    out = ["| model | trained tokens | seeds passing the gate | needs search: per seed | mean ± sd | direct: mean ± sd |",
+           "|---|---|---|---|---|---|"]
+    for m, t in seeds["models"].items():
+        ns, d = t["strata"]["needs_search"], t["strata"]["direct"]
+        out.append(f"| {m} | {_tokens(t['trained_tokens'])} | {sum(t['passed'])} of {len(t['passed'])} | "
+                   + ", ".join(f"{x:.3f}" for x in ns["per_seed"]) + f" | {ns['mean']:.3f} ± {ns['sd']:.3f} | "
+                   f"{d['mean']:.3f} ± {d['sd']:.3f} |")
+    out += ["", "| A − B, mean over seeds (seed s with seed s) | metric | seeds (left out: a model not learned) | all | "
+            "needs search | direct |", "|---|---|---|---|---|---|"]
+    for p in seeds["pairs"]:
+        cell = lambda x: f"{x['diff']:+.3f} [{x['ci95'][0]:+.3f}, {x['ci95'][1]:+.3f}]"
+        used = ", ".join(map(str, p["seeds"])) + (f" (left out: {', '.join(map(str, p['left_out']))})" if p["left_out"] else "")
+        cells = [cell(p["strata"][s]) for s in evaluate.STRATA] if p["seeds"] else ["not compared"] * 3
+        out.append(f"| {p['a']} − {p['b']} | {p['metric']} | {used or 'none'} | " + " | ".join(cells) + " |")
+    return out + ["", "(95% CIs resample the training seeds of each model and the test problems.)", ""]
 
 
 def rl_table(sec):
@@ -188,23 +227,22 @@ def rl_table(sec):
             out.append(f"| {m} | {e['init']} | skipped: validation greedy accuracy {e['skipped']['val_acc']} is outside "
                        f"{e['skipped']['range']} | | | | |")
             continue
-        if m not in sec.rows or e["init"] not in sec.rows:
+        if "vs_init" not in e:
             continue
-        c1, ck = sec.paired(m, e["init"], k=1), sec.paired(m, e["init"], k=n)
+        if not (sec.learned(m) and sec.learned(e["init"])):
+            out.append(f"| {m} | {e['init']} | not compared: {' and '.join(x for x in (m, e['init']) if not sec.learned(x))} "
+                       "not learned | | | | |")
+            continue
+        c1, ck = e["vs_init"]["pass@1"]["all"], e["vs_init"][f"pass@{n}"]["all"]
         out.append(f"| {m} | {e['init']} | {c1['acc_b']:.3f} → {c1['acc_a']:.3f} | {ck['acc_b']:.3f} → {ck['acc_a']:.3f} | "
                    f"{ck['only_a']} | {ck['only_b']} | {ck['diff']:+.3f} [{ck['ci95'][0]:+.3f}, {ck['ci95'][1]:+.3f}] |")
     return out + [""]
 
 
-def _budgeted_runs(sec):
-    return [(m, e) for m, e in sec.models.items() if e["kind"] == "rl" and "answer" in e and sec.learned(m)
-            and sec.learned(e["init"])]
-
-
 def rl_budget_table(sec, stratum="needs_search"):
     """RL under a token budget, before (its supervised start) and after, on one stratum."""
     out = []
-    for m, e in _budgeted_runs(sec):
+    for m, e in sec.budgeted_runs():
         a, b = e["answer"][stratum], e["answer"]["budget"]
         up, ss = a["up"], a["still_searching"]
         out += [f"**{m}** (from {e['init']}, reward 1 for a verified answer within B = {b} tokens), "
@@ -228,18 +266,6 @@ def rl_budget_table(sec, stratum="needs_search"):
     return out
 
 
-def rl_verdict(e, stratum="needs_search"):
-    """"left", "up", "both", "dropped the search" or "no change", from the CIs (rules in the README)."""
-    a = e["answer"][stratum]
-    ss, lw, lu = a["still_searching"], a["left_within"], a["left_unbounded"]
-    not_worse = a["within"]["ci"][1] >= 0
-    left = not_worse and any(x["ci"] is not None and x["ci"][1] < 0 for x in (lw, lu))
-    up = a["up"] is not None and a["up"]["share"]["ci"][0] > 0
-    dropped = ss["start"]["backtracks"] >= 0.5 and ss["rl"]["backtracks"] < 0.1 * ss["start"]["backtracks"]
-    way = "both" if left and up else "left" if left else "up" if up else "no change"
-    return f"dropped the search ({way})" if dropped else way
-
-
 def size_table(sec):
     """Greedy accuracy per maze side: needs search / direct (legal-step rate), every model."""
     sc = sec.res.get("size_curve")
@@ -261,78 +287,8 @@ def size_table(sec):
     return out + [""]
 
 
-def size_summary(sec, t):
-    """The size targets of issue 20, for the trace model t: inside the trained sides, and two cells larger."""
-    sc = sec.res.get("size_curve")
-    if not sc or t is None or "sizes" not in sec.models[t]:
-        return []
-    e, trained = sec.models[t], sc["trained_sides"]
-    inside = [e["sizes"][str(s)]["all"] for s in trained if str(s) in e["sizes"]]
-    worst, legal = min(p["greedy"] for p in inside), min(p["legal_step_rate"] or 0 for p in inside)
-    out = [f"- {t} on the trained sides {min(trained)}..{max(trained)}: greedy at least {worst:.3f}, legal-step rate at "
-           f"least {legal:.3f} (targets 0.90 and 0.95: {'met' if worst >= 0.9 and legal >= 0.95 else 'missed'})."]
-    far = str(max(trained) + 2)
-    if far in e["sizes"]:
-        p, vs = e["sizes"][far], e.get("sizes_vs_solution", {}).get(far)
-        line = f"- {t} on {far}x{far} mazes, two cells larger per side than any trained: greedy {p['all']['greedy']:.3f}"
-        if vs and sec.learned("sft_solution"):
-            line += (f"; against solution-only on needs search {vs['diff']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]"
-                     f" (targets 0.50 and +0.20: {'met' if p['all']['greedy'] >= 0.5 and vs['diff'] >= 0.2 else 'missed'})")
-        out.append(line + ".")
-    return out
-
-
 # ------------------------------------------------------------------------------------------------
 # the summary
-
-def summary(sec):
-    out = [f"**What this {sec.task} run shows.**"]
-    unlearned = [m for m, e in sec.models.items() if "gate" in e and not e["gate"]["passed"]]
-    if unlearned:
-        out.append(f"- Not learned (no conclusions drawn from them): {', '.join(unlearned)}.")
-    t = sec.trace_model()
-    if t is None:
-        out.append("- No full-data trace model passed the learned gate, so this run cannot compare trace "
-                   "training with anything.")
-    else:
-        if sec.learned("sft_solution"):
-            for s in evaluate.STRATA:
-                c = sec.paired(t, "sft_solution", s)
-                out.append(f"- {t} vs solution-only, {s.replace('_', ' ')} (greedy, n = {c['n']}): {_pair(c)}: "
-                           f"{_verdict(c, 'the trace model is better', 'solution-only is better')}.")
-        for control in ("sft_shuffled", "sft_swapped"):
-            if control in sec.rows and sec.learned(control):
-                c = sec.paired(t, control, "needs_search")
-                out.append(f"- {t} vs the {control[4:]}-trace control, needs search: {_pair(c)}: "
-                           f"{_verdict(c, 'the search in the trace matters, not only its tokens', 'the control did better')}.")
-        small = f"{t}_small"
-        if sec.learned(small) and sec.learned("sft_solution_small"):
-            c = sec.paired(small, "sft_solution_small", "all")
-            out.append(f"- With {sec.models[small]['train_problems']} training problems: {small} vs sft_solution_small "
-                       f"{_pair(c)}: {_verdict(c, 'traces win with less data', 'solution-only wins with less data')}.")
-        out += size_summary(sec, t)
-    for m, e in sec.models.items():
-        if e["kind"] != "rl" or "answer" in e or m not in sec.rows or e["init"] not in sec.rows or not sec.learned(e["init"]):
-            continue
-        c1, ck = sec.paired(m, e["init"], k=1), sec.paired(m, e["init"], k=sec.n)
-        way = ("up: RL solves problems the SFT model never did" if ck["ci95"][0] > 0 else
-               "narrower at large k" if ck["ci95"][1] < 0 else f"unchanged at k = {sec.n}")
-        out.append(f"- {m} vs {e['init']}: pass@1 {c1['acc_b']:.3f} → {c1['acc_a']:.3f} "
-                   f"({_verdict(c1, 'improved', 'worse')}); pass@{sec.n} {ck['acc_b']:.3f} → {ck['acc_a']:.3f}, "
-                   f"the boundary is {way} (only after RL {ck['only_a']}, only before {ck['only_b']}).")
-    for m, e in _budgeted_runs(sec):
-        a, b = e["answer"]["needs_search"], e["answer"]["budget"]
-        lw, up = a["left_within"], a["up"]
-        out.append(f"- {m}, RL from {e['init']} under a budget of {b} tokens, needs search: **{rl_verdict(e)}**. Within "
-                   f"B: {a['within']['b']:.3f} → {a['within']['a']:.3f} ({_verdict(_as_compare(a['within']), 'better', 'worse')}); "
-                   f"unbounded: {a['unbounded']['b']:.3f} → {a['unbounded']['a']:.3f} "
-                   f"({_verdict(_as_compare(a['unbounded']), 'better', 'worse')}); tokens per solved problem within B "
-                   f"{_num(lw['b'])} → {_num(lw['a'])}" + (f" ({100 * lw['change']:+.0f} %)" if lw['change'] is not None else "")
-                   + (f"; solved by it alone within B: {up['count']} of {up['n']}" if up else "") + ".")
-    out.append(f"\n**What it does not show.** One seed, {sec.res['test_problems']['needs_search']} + "
-               f"{sec.res['test_problems']['direct']} test problems and small models trained for minutes: "
-               "differences inside the CIs are noise, and nothing here speaks for larger scales.\n")
-    return out
 
 
 def section(sec):
@@ -343,6 +299,9 @@ def section(sec):
              "temperature 1; 95% bootstrap CIs over problems.", "", "**The learned gate**", ""]
     lines += gate_table(sec) + ["**Accuracy per stratum** (greedy; models that failed the gate are not shown)", ""]
     lines += strata_table(sec) + second_test_table(sec) + ["**Paired comparisons**", ""] + comparisons(sec)
+    seeds = seed_table(sec)
+    if seeds:
+        lines += ["**Training seeds** (greedy accuracy on the same test problems)", ""] + seeds
     budgets = budget_table(sec)
     if budgets:
         lines += ["**Accuracy within a budget of generated tokens** (needs search; an output that has not ended "
@@ -355,10 +314,6 @@ def section(sec):
 
 # ------------------------------------------------------------------------------------------------
 
-def _as_compare(p):
-    return {"ci95": p["ci"]}
-
-
 def _diff_row(p):
     return f"{p['b']:.3f} | {p['a']:.3f} | {p['diff']:+.3f} [{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]"
 
@@ -366,10 +321,6 @@ def _diff_row(p):
 def _left_row(x):
     change = "–" if x["change"] is None else f"{100 * x['change']:+.1f} % [{100 * x['ci'][0]:+.1f}, {100 * x['ci'][1]:+.1f}]"
     return f"{_num(x['b'])} | {_num(x['a'])} | {change}"
-
-
-def _num(x):
-    return "–" if x is None else f"{x:.1f}"
 
 
 def _timing(run_dir, results):
@@ -399,7 +350,12 @@ def write_report(run_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description="(Re)write RUN_DIR/report.md and its figures from RUN_DIR/results.json.")
     p.add_argument("run_dir", help="a folder written by reproduce.py (e.g. runs/cpu)")
+    p.add_argument("--recompute", action="store_true",
+                   help="first rewrite results.json from the run's evaluation files and logs (after a change to results.py)")
+    p.add_argument("--preset", default=None, help="with --recompute: the preset the run used (default: its results.json's)")
     args = p.parse_args(argv)
+    if args.recompute:
+        print(results.rewrite(args.run_dir, args.preset))
     if not os.path.exists(os.path.join(args.run_dir, "results.json")):
         raise SystemExit(f"error: {args.run_dir}/results.json does not exist: run reproduce.py first")
     print(write_report(args.run_dir))

@@ -74,8 +74,8 @@ def stratified_test(task_cls, preset, generate, path):
     write_jsonl(path, sizes.stratified(task_cls, preset.n_test, draw))
 
 
-NOT_STAGE_CODE = {"report.py", "results.py", "preflight.py"}  # results.json and the report are rewritten on every run;
-# the preflight writes nothing
+NOT_STAGE_CODE = {"report.py", "results.py", "summary.py", "preflight.py"}  # results.json and the report are rewritten
+# on every run; the preflight writes nothing
 
 
 def code_version():

@@ -12,17 +12,156 @@ import json
 import os
 import platform
 
+import numpy as np
+
 import budget
+import checkpoint
 import evaluate
 import sizes
 from files import read_jsonl
-from presets import RLRun, SFTRun
+from presets import RLRun, SFTRun, base_name
 from tasks import get_task
 
 
 def read_log(path):
     """A training log's rows ([] for a run that wrote none)."""
     return read_jsonl(path) if os.path.exists(path) else []
+
+
+def last(rows, key):
+    """The last value of `key` in a log (None if it never appears)."""
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return vals[-1] if vals else None
+
+
+# ------------------------------------------------------------------------------------------------
+# the learned gate, with a margin
+
+def gate_with_margin(test_gate, log, data_rate):
+    """The learned gate (evaluate.gate) on the test set AND at the final validation point of the
+    learning curve: a model passes only if both hold, so that a pass does not rest on one noisy
+    number. `margin` is how far the weaker of the two is above the threshold (negative: below).
+    Solution-only data has no clauses: such a model is gated on its answer rate alone ("answers")."""
+    final = evaluate.gate({"legal_step_rate": last(log, "val_legal_step_rate"),
+                           "answer_rate": last(log, "val_answer_rate") or test_gate["answer_rate"]}, data_rate)
+    rule = "answers" if data_rate is None else "legal steps"
+    key = "answer_rate" if data_rate is None else "relative_legal_step_rate"
+    both = [g[key] for g in (test_gate, final) if g[key] is not None]
+    has_val = any(r.get("val_acc") is not None for r in log)
+    return test_gate | {"passed": bool(test_gate["passed"] and (final["passed"] or not has_val)), "rule": rule,
+                        "final_validation": {k: final[k] for k in ("legal_step_rate", "answer_rate", "relative_legal_step_rate")},
+                        "margin": round(min(both) - evaluate.GATE, 4) if both else None}
+
+
+# ------------------------------------------------------------------------------------------------
+# paired comparisons, RL before and after, training seeds
+
+def _compare(ra, rb, k=None):
+    return {s: evaluate.compare_rows([r for r in ra if f(r)], [r for r in rb if f(r)], k) for s, f in evaluate.STRATA.items()}
+
+
+def learned(models, name):
+    return name in models and models[name].get("gate", {}).get("passed", False)
+
+
+def comparisons(models, rows):
+    """The paired comparisons the conclusions rest on, per stratum (greedy): the trace model against
+    solution-only (equal data), solution-only trained to its tokens (equal compute), and its two
+    controls (equal tokens, no search); the data-size sweep's pair. A pair with a model that did not
+    pass the gate is listed as not compared."""
+    out = []
+    for t in [m for m, e in models.items() if e["kind"] == "trace" and m in rows]:
+        seed = models[t].get("seed", 0)
+        others = ["sft_solution_small"] if t.endswith("_small") else \
+            ["sft_solution", "sft_solution_matched", "sft_swapped", "sft_shuffled"]
+        for b in [partner(models, b, seed) for b in others]:
+            if b in rows:
+                out.append({"a": t, "b": b, "learned": learned(models, t) and learned(models, b),
+                            "strata": _compare(rows[t], rows[b])})
+    return out
+
+
+def partner(models, name, seed):
+    """The run of `name` with the same training seed (NAME_seedS), or `name` itself where it has one seed."""
+    return f"{name}_seed{seed}" if seed and f"{name}_seed{seed}" in models else name
+
+
+def rl_versus(rows, init_rows, n):
+    """An RL model against its start on the same problems: pass@1 and pass@n (the boundary: solved
+    by at least one of n samples), per stratum, with the problems only one of the two solves."""
+    return {"pass@1": _compare(rows, init_rows, 1), f"pass@{n}": _compare(rows, init_rows, n)}
+
+
+def seed_bootstrap(acc_a, acc_b, iters=10_000, seed=0):
+    """The mean over training seeds of A's accuracy minus B's, with a 95% CI that resamples both the
+    seeds (of each model, independently) and the test problems (paired: one draw of problems for
+    both). acc_a: [seeds][problems] 0/1 (or any score); acc_b likewise, on the same problems."""
+    a, b = np.asarray(acc_a, float), np.asarray(acc_b, float)
+    rng = np.random.default_rng(seed)
+    sa = rng.integers(0, len(a), size=(iters, len(a)))
+    sb = rng.integers(0, len(b), size=(iters, len(b)))
+    probs = rng.integers(0, a.shape[1], size=(iters, a.shape[1]))
+    diffs = np.empty(iters)
+    for i in range(iters):  # seeds drawn, then problems: the mean of the drawn seeds on the drawn problems
+        diffs[i] = a[sa[i]][:, probs[i]].mean() - b[sb[i]][:, probs[i]].mean()
+    return float(a.mean() - b.mean()), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+
+
+def _scores(rows, metric, samples):
+    """Per test problem, the score a headline number averages: "greedy"; "within B" (greedy accuracy
+    within B generated tokens, for RL under a budget); or "pass@n" (solved by one of n samples)."""
+    if metric == "greedy":
+        return [r["greedy"] for r in rows]
+    if metric.startswith("greedy within B = "):
+        return budget.greedy_within(rows, int(metric.rsplit(" ", 1)[1]))
+    return [float(r["c"] > 0) for r in rows]
+
+
+def _metric(e, samples):
+    """The metric a pair is judged by, from its model A: greedy; within its budget for budgeted RL;
+    the boundary (pass@n) for other RL."""
+    if e["kind"] != "rl":
+        return "greedy"
+    return f"greedy within B = {e['budget']}" if e.get("budget") else f"pass@{samples}"
+
+
+def seed_table(models, rows, trace, samples):
+    """Per model that has training-seed copies (NAME_seedS): each seed's greedy accuracy per stratum
+    and gate, their mean and spread. For the headline pairs (the trace model against solution-only
+    and against the swapped control, each RL run against its start, seed s against seed s), the mean
+    difference over seeds with a CI over seeds and problems. Empty for a run with one seed per model."""
+    groups = {}
+    for m, e in models.items():
+        if m in rows and "seed" in e:
+            groups.setdefault(base_name(m), []).append(m)
+    groups = {b: ms for b, ms in groups.items() if len(ms) > 1}
+    out = {"models": {}, "pairs": []}
+    for b, ms in groups.items():
+        per = {s: [models[m]["strata"][s]["greedy"] for m in ms] for s in evaluate.STRATA}
+        out["models"][b] = {"seeds": [models[m]["seed"] for m in ms], "runs": ms,
+                            "passed": [learned(models, m) for m in ms],
+                            "trained_tokens": models[ms[0]]["trained_tokens"],
+                            "strata": {s: {"per_seed": v, "mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)),
+                                           "min": min(v), "max": max(v)} for s, v in per.items()}}
+    pairs = [(f"sft_{trace}", "sft_solution"), (f"sft_{trace}", "sft_swapped")]
+    pairs += [(b, models[b]["init"]) for b in groups if models[b]["kind"] == "rl"]
+    for a, b in pairs:
+        if a not in groups or b not in groups or len(groups[a]) != len(groups[b]):
+            continue
+        metric = _metric(models[a], samples)
+        # seed s of A against seed s of B, over the seeds where both passed the gate: each seed is a model
+        both = [(x, y) for x, y in zip(groups[a], groups[b]) if learned(models, x) and learned(models, y)]
+        entry = {"a": a, "b": b, "metric": metric, "seeds": [models[x]["seed"] for x, _ in both],
+                 "left_out": [models[x]["seed"] for x, y in zip(groups[a], groups[b]) if (x, y) not in both],
+                 "strata": {}}
+        for s, f in evaluate.STRATA.items():
+            keep = [f(r) for r in rows[groups[a][0]]]
+            score = lambda runs: [[x for x, k in zip(_scores(rows[run], metric, samples), keep) if k] for run in runs]
+            if both:
+                diff, lo, hi = seed_bootstrap(score([x for x, _ in both]), score([y for _, y in both]))
+                entry["strata"][s] = {"diff": diff, "ci95": [lo, hi], "n_seeds": len(both), "n_problems": sum(keep)}
+        out["pairs"].append(entry)
+    return out
 
 
 
@@ -36,7 +175,7 @@ def task_results(d, preset):
     task_cls = get_task(os.path.basename(d))
     p = lambda *parts: os.path.join(d, *parts)
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= preset.samples]
-    models, any_rows = {}, None
+    models, per_problem, any_rows = {}, {}, None
     for run in preset.sft + preset.rl:
         path = p("eval", f"{run.name}.json")
         if not os.path.exists(path):
@@ -57,7 +196,8 @@ def task_results(d, preset):
             data_rate = models[run.init]["gate"]["data_legal_step_rate"]
         strata = evaluate.by_stratum(rows, ks)
         log = read_log(p(run.name, "log.jsonl"))
-        entry |= {"gate": evaluate.gate(strata["all"], data_rate),
+        entry |= {"seed": run.seed, "trained_tokens": last(log, "trained_tokens"),
+                  "gate": gate_with_margin(evaluate.gate(strata["all"], data_rate), log, data_rate),
                   "strata": {name: stratum_numbers(s) for name, s in strata.items()},
                   "budgets": budget.budget_table(rows, preset.token_budgets, ks=(1, preset.samples)),
                   "curve": [{k: r[k] for k in r if k in ("step", "trained_tokens", "val_acc", "val_legal_step_rate",
@@ -79,11 +219,18 @@ def task_results(d, preset):
             entry["answer"] = budget.rl_answer(rows, json.load(open(p("eval", f"{run.init}.json")))["per_problem"],
                                                json.load(open(solution))["per_problem"] if os.path.exists(solution) else None,
                                                run.budget, preset.samples)
+        if entry["trained_tokens"] is not None:  # 6 FLOPs per parameter and token (forward and backward)
+            entry["train_flops"] = 6 * checkpoint.load(p(run.name, "ckpt.pt"))[0].num_params() * entry["trained_tokens"]
         models[run.name] = entry
+        per_problem[run.name] = rows
         any_rows = rows
     sym = json.load(open(p("eval", "symbolic.json"))) if os.path.exists(p("eval", "symbolic.json")) else {}
+    for name, e in models.items():
+        if e["kind"] == "rl" and name in per_problem and e["init"] in per_problem:
+            e["vs_init"] = rl_versus(per_problem[name], per_problem[e["init"]], preset.samples)
     out = {"test_problems": {"needs_search": preset.n_test, "direct": preset.n_test}, "samples": preset.samples,
-           "models": models, "symbolic": sym, "token_budgets": preset.token_budgets}
+           "models": models, "symbolic": sym, "token_budgets": preset.token_budgets,
+           "comparisons": comparisons(models, per_problem), "seeds": seed_table(models, per_problem, preset.trace, preset.samples)}
     if any_rows:
         out["symbolic_budgets"] = budget.symbolic_table(any_rows, preset.token_budgets)
     if preset.sizes:
@@ -96,3 +243,17 @@ def collect(out, preset_name, presets):
     """The whole results.json of the run folder `out`: one entry per task of `presets`."""
     return {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
+
+
+def rewrite(run_dir, preset_name=None):
+    """Recompute run_dir/results.json from the run's evaluation files and logs (after a change to this
+    file), without retraining; the preset is the one its results.json names unless given."""
+    from presets import PRESETS
+    path = os.path.join(run_dir, "results.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    name = preset_name or old.get("preset")
+    if name not in PRESETS:
+        raise SystemExit(f"error: {path}: no preset to read the run with: pass --preset ({', '.join(PRESETS)})")
+    tasks = list(old.get("tasks", {})) or [t for t in PRESETS[name] if os.path.isdir(os.path.join(run_dir, t))]
+    evaluate.save_json(path, collect(run_dir, name, {t: PRESETS[name][t] for t in tasks}))
+    return f"wrote {path}"

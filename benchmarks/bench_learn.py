@@ -48,7 +48,7 @@ import train_sft  # noqa: E402
 import checkpoint  # noqa: E402
 from checkpoint import load_checkpoint  # noqa: E402
 from distributed import set_threads  # noqa: E402
-from files import save_figure  # noqa: E402
+from files import read_jsonl, save_figure  # noqa: E402
 from model import DTYPES, GPT, GPTConfig, autocast_ctx, cpu_has_bf16  # noqa: E402
 from presets import PRESETS  # noqa: E402
 from stages import Pipeline  # noqa: E402
@@ -196,7 +196,7 @@ def main(argv=None):
 
     def trained(run, name, seed, dtype, extra=()):
         rows = train(args.task, preset, run, folder, name, seed, dtype, args.eval_every, extra)
-        data = reproduce.read_rows(os.path.join(folder, "data", f"{run.data}.jsonl"))
+        data = read_jsonl(os.path.join(folder, "data", f"{run.data}.jsonl"))
         data_legal = None if run.kind == "solution" else evaluate.data_legal_rate(task_cls, data)
         gate_s, final_s, final_acc, total_s = learned_times(rows, data_legal)
         acc, per_problem = score_on_test(folder, name, task_cls, test)

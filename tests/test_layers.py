@@ -8,8 +8,8 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = ["files", "tasks", "model", "distributed", "runlog", "linearize", "search", "checkpoint", "evaluate",
-          "budget", "sizes", "presets", "train_sft", "train_rl", "plots", "results", "report", "preflight", "stages",
-          "reproduce"]
+          "budget", "sizes", "presets", "train_sft", "train_rl", "plots", "results", "summary", "report", "preflight",
+          "stages", "reproduce"]
 TRAINERS = {"train_sft", "train_rl"}
 
 

@@ -62,3 +62,68 @@ def test_the_matched_solution_run_trains_about_the_trace_models_tokens():
     assert abs(matched.steps * per_step("sft_solution") / dfs_tokens - 1) < 0.01
     evals = reproduce.sft_argv("maze", PRESETS["cpu-seeds"]["maze"], matched, "/r", 0)
     assert flag(evals, "--eval-every") == str(-(-8270 // 25))
+
+
+# ------------------------------------------------------------------------------------------------
+# the CI over seeds and problems (results.seed_bootstrap), against exhaustive enumeration
+
+def exact_quantiles(a, b, q):
+    """Every equally likely draw (seeds of A, seeds of B, problems: each with replacement) enumerated."""
+    import itertools
+    import numpy as np
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diffs = [a[list(sa)][:, list(pr)].mean() - b[list(sb)][:, list(pr)].mean()
+             for sa in itertools.product(range(len(a)), repeat=len(a))
+             for sb in itertools.product(range(len(b)), repeat=len(b))
+             for pr in itertools.product(range(a.shape[1]), repeat=a.shape[1])]
+    return np.quantile(diffs, q, method="inverted_cdf")
+
+
+def test_seed_bootstrap_matches_the_enumerated_distribution():
+    from results import seed_bootstrap
+    a = [[1, 1, 0], [1, 0, 0]]            # 2 seeds x 3 problems
+    b = [[0, 1, 0], [0, 0, 0], [1, 0, 0]]  # 3 seeds
+    diff, lo, hi = seed_bootstrap(a, b, iters=40_000)
+    assert abs(diff - (0.5 - 2 / 9)) < 1e-12
+    ex_lo, ex_hi = exact_quantiles(a, b, [0.025, 0.975])
+    assert abs(lo - ex_lo) < 0.06 and abs(hi - ex_hi) < 0.06, (lo, hi, ex_lo, ex_hi)
+
+
+def test_seed_bootstrap_with_one_seed_is_the_paired_problem_bootstrap_and_no_problem_noise_leaves_seed_noise():
+    import evaluate
+    import numpy as np
+    from results import seed_bootstrap
+    rng = np.random.default_rng(1)
+    a, b = (rng.random(200) < 0.7).astype(float), (rng.random(200) < 0.5).astype(float)
+    one = seed_bootstrap([a], [b])
+    ref = evaluate.paired_bootstrap(a, b)
+    assert abs(one[0] - ref[0]) < 1e-12 and abs(one[1] - ref[1]) < 0.015 and abs(one[2] - ref[2]) < 0.015
+    # every problem alike: the spread is the seeds' alone (A's seeds 0.2 and 0.8 apart, B fixed)
+    flat = seed_bootstrap([[0.2] * 5, [0.8] * 5], [[0.5] * 5])
+    assert abs(flat[0]) < 1e-12 and abs(flat[1] + 0.3) < 1e-9 and abs(flat[2] - 0.3) < 1e-9
+
+
+def test_seed_table_means_spreads_and_gates_on_a_hand_made_run():
+    import statistics
+    from results import seed_table
+    rows = lambda xs: [{"greedy": x, "needs_search": i % 2 == 0, "n": 4, "c": 4 * x} for i, x in enumerate(xs)]
+    accs = {"sft_dfs": [1, 1, 1, 0], "sft_dfs_seed1": [1, 0, 1, 1], "sft_dfs_seed2": [1, 1, 0, 1],
+            "sft_solution": [0, 1, 0, 1], "sft_solution_seed1": [1, 0, 0, 0], "sft_solution_seed2": [0, 0, 0, 1]}
+    per = {m: rows(x) for m, x in accs.items()}
+    models = {m: {"kind": "trace" if "dfs" in m else "solution", "seed": int(m[-1]) if "seed" in m else 0,
+                  "trained_tokens": 10, "gate": {"passed": m != "sft_dfs_seed2"},
+                  "strata": {"all": {"greedy": sum(x) / 4}, "needs_search": {"greedy": (x[0] + x[2]) / 2},
+                             "direct": {"greedy": (x[1] + x[3]) / 2}}} for m, x in accs.items()}
+    t = seed_table(models, per, "dfs", 4)
+    dfs = t["models"]["sft_dfs"]
+    assert dfs["runs"] == ["sft_dfs", "sft_dfs_seed1", "sft_dfs_seed2"] and dfs["passed"] == [True, True, False]
+    assert dfs["strata"]["all"]["per_seed"] == [0.75] * 3 and dfs["strata"]["all"]["sd"] == 0
+    sol = t["models"]["sft_solution"]["strata"]["all"]
+    assert abs(sol["mean"] - statistics.mean([0.5, 0.25, 0.25])) < 1e-12
+    assert abs(sol["sd"] - statistics.stdev([0.5, 0.25, 0.25])) < 1e-12
+    pair, = [p for p in t["pairs"] if p["b"] == "sft_solution"]
+    # seed 2's DFS model did not pass the gate: the pair is judged on seeds 0 and 1 alone
+    assert pair["seeds"] == [0, 1] and pair["left_out"] == [2] and pair["metric"] == "greedy"
+    assert abs(pair["strata"]["all"]["diff"] - (0.75 - (0.5 + 0.25) / 2)) < 1e-12
+    assert pair["strata"]["needs_search"]["n_problems"] == 2 and pair["strata"]["all"]["n_seeds"] == 2
+    assert seed_table({m: e for m, e in models.items() if "seed" not in m[-6:-1]}, per, "dfs", 4) == {"models": {}, "pairs": []}

@@ -157,6 +157,7 @@ def tiny_canvas_model():
 
 def test_the_reports_size_lines_judge_the_targets(tmp_path):
     import report
+    import summary
     point = lambda g, legal: {s: {"greedy": g, "legal_step_rate": legal, "n": 4} for s in evaluate.STRATA}
     models = {"sft_solution": {"kind": "solution", "gate": {"passed": True}, "sizes": {"4": point(0.5, None), "6": point(0.1, None)}},
               "sft_dfs": {"kind": "trace", "gate": {"passed": True}, "curve": [{"val_acc": 0.9}],
@@ -165,10 +166,10 @@ def test_the_reports_size_lines_judge_the_targets(tmp_path):
     res = {"models": models, "samples": 0, "size_curve": {"sides": [4, 6], "trained_sides": [4], "per_stratum": 2}}
     sec = report.Section(str(tmp_path), "maze-canvas", res)
     sec.rows = {"sft_solution": [], "sft_dfs": []}
-    lines = report.size_summary(sec, "sft_dfs")
+    lines = summary.size_summary(sec, "sft_dfs")
     assert "greedy at least 0.950, legal-step rate at least 0.970 (targets 0.90 and 0.95: met)" in lines[0]
     assert "6x6" in lines[1] and "+0.250 [+0.000, +0.500] (targets 0.50 and +0.20: met)" in lines[1]
     models["sft_dfs"]["sizes"]["6"] = point(0.4, 0.9)
-    assert "missed" in report.size_summary(sec, "sft_dfs")[1]
+    assert "missed" in summary.size_summary(sec, "sft_dfs")[1]
     table = report.size_table(sec)
     assert "| sft_dfs | 0.95 / 0.95 (0.970) | 0.40 / 0.40 (0.900) |" in table and "4x4 (trained) | 6x6 |" in table[2]

@@ -36,6 +36,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Copy a run's report and release checkpoints into a docs folder.")
     p.add_argument("run", help="a finished reproduce.py run folder, e.g. runs/cpu")
     p.add_argument("dest", help="where to publish it, e.g. docs/cpu")
+    p.add_argument("--no-checkpoints", action="store_true",
+                   help="the report, numbers and evaluation records only (a run of many models: docs/cpu-seeds)")
     args = p.parse_args(argv)
     if not os.path.exists(os.path.join(args.run, "results.json")):
         raise SystemExit(f"error: {args.run} has no results.json: finish the run first")
@@ -48,7 +50,7 @@ def main(argv=None):
         dst = os.path.join(args.dest, os.path.relpath(path, args.run))
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copy(path, dst)
-    for ckpt in sorted(glob.glob(os.path.join(args.run, "*", "*", "ckpt.pt"))):
+    for ckpt in [] if args.no_checkpoints else sorted(glob.glob(os.path.join(args.run, "*", "*", "ckpt.pt"))):
         task, name = ckpt.split(os.sep)[-3:-1]
         dst = os.path.join(args.dest, "checkpoints", f"{task}-{name}.pt")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
