@@ -3,10 +3,13 @@ results.json: every number of a run, computed from its evaluation files and trai
 
 reproduce.py's stages leave, per task, one evaluation file per model (`TASK/eval/NAME.json`, with its
 per-problem records), the symbolic sweep (`eval/symbolic.json`) and each model's training log. This
-chapter reads them and writes the numbers the report and the README quote: per model the learned
-gate, the accuracy per stratum with its CI, the budget tables, the learning curve; per task the
-symbolic searches. It writes nothing else and trains nothing, so it is not stage code: a change here
-rewrites results.json (and the report) on the next `python reproduce.py`, without retraining.
+chapter reads them and writes every number the report and the README quote: per model the learned
+gate with its margin, the accuracy per stratum with its CI, the budget tables, the learning curve,
+trained tokens and FLOPs, RL against its start (pass@1, pass@n, boundary counts); per task the paired
+comparisons (equal data, equal tokens, the controls), the symbolic searches and, where a model was
+trained with several seeds, the seed table with a CI over seeds and problems. It trains nothing, so
+it is not stage code: `python report.py RUN --recompute` rewrites results.json and the report after a
+change here, without retraining.
 """
 import json
 import os
@@ -107,7 +110,7 @@ def seed_bootstrap(acc_a, acc_b, iters=10_000, seed=0):
     return float(a.mean() - b.mean()), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
-def _scores(rows, metric, samples):
+def _scores(rows, metric):
     """Per test problem, the score a headline number averages: "greedy"; "within B" (greedy accuracy
     within B generated tokens, for RL under a budget); or "pass@n" (solved by one of n samples)."""
     if metric == "greedy":
@@ -156,13 +159,12 @@ def seed_table(models, rows, trace, samples):
                  "strata": {}}
         for s, f in evaluate.STRATA.items():
             keep = [f(r) for r in rows[groups[a][0]]]
-            score = lambda runs: [[x for x, k in zip(_scores(rows[run], metric, samples), keep) if k] for run in runs]
+            score = lambda runs: [[x for x, k in zip(_scores(rows[run], metric), keep) if k] for run in runs]
             if both:
                 diff, lo, hi = seed_bootstrap(score([x for x, _ in both]), score([y for _, y in both]))
                 entry["strata"][s] = {"diff": diff, "ci95": [lo, hi], "n_seeds": len(both), "n_problems": sum(keep)}
         out["pairs"].append(entry)
     return out
-
 
 
 def stratum_numbers(res):

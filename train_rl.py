@@ -235,7 +235,8 @@ def sample_groups(model, vocab, prompts, reward_fn, cfg, generator, device):
     for r in range(cfg.rounds):
         f, c, rw, _, st = rollouts(model, vocab, prompts[r * per:(r + 1) * per],
                                    lambda g, ids, r=r: reward_fn(r * per + g, ids), cfg, generator, device)
-        stats = st if r == 0 else stats
+        if r == 0:
+            stats = st
         for g in range(per):
             rows = range(g * G, (g + 1) * G)
             if cfg.rounds == 1 or rw[rows[0]:rows[-1] + 1].unique().numel() > 1:
