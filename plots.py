@@ -128,6 +128,31 @@ def size_curve(sec):
     return [f"![accuracy against maze size]({sec.task}_sizes.png)\n"]
 
 
+def frontier(sec):
+    """The data-size frontier: needs-search greedy accuracy (95 % CI) of solution-only and the trace
+    model against training problems and against training FLOPs; a model not learned is hollow."""
+    fr = sec.res.get("frontier")
+    if not fr:
+        return []
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k, kind in enumerate(("solution", "trace")):
+        pts = sorted((int(n), p) for n, p in fr[kind].items())
+        for ax, x in zip(axes, ([n for n, _ in pts], [p["train_flops"] for _, p in pts])):
+            if None in x:
+                continue
+            y = [p["needs_search"] for _, p in pts]
+            err = [[v - p["needs_search_ci"][0] for v, (_, p) in zip(y, pts)], [p["needs_search_ci"][1] - v for v, (_, p) in zip(y, pts)]]
+            ax.errorbar(x, y, yerr=err, color=f"C{k}", lw=1, capsize=2, label=kind if kind == "solution" else "trace model")
+            for xi, yi, (_, p) in zip(x, y, pts):
+                ax.plot([xi], [yi], "o", color=f"C{k}", mfc=f"C{k}" if p["learned"] else "none", ms=5)
+    for ax, label in zip(axes, ("training problems", "training FLOPs")):
+        ax.set_xscale("log"), ax.set_xlabel(label), ax.set_ylim(0, 1.02), _legend(ax)
+        ax.set_title(f"{sec.task}: needs-search accuracy against {label} (hollow: not learned)", fontsize=9)
+    fig.tight_layout(), save_figure(fig, _path(sec, "frontier"), dpi=100), plt.close(fig)
+    return [f"![the data-size frontier]({sec.task}_frontier.png)\n"]
+
+
 def _dfs_search(task_cls, problem):
     ref = dfs(task_cls(problem))
     return [ev[1].state for ev in ref.events if ev[0] == "go"], task_cls(problem).answer(ref.moves)
@@ -195,4 +220,4 @@ def rl_searches(sec):
 
 
 def all_figures(sec):
-    return learning(sec) + pass_at_k(sec) + accuracy_vs_tokens(sec) + size_curve(sec) + exploration(sec) + rl_searches(sec)
+    return learning(sec) + pass_at_k(sec) + accuracy_vs_tokens(sec) + size_curve(sec) + frontier(sec) + exploration(sec) + rl_searches(sec)

@@ -37,6 +37,7 @@ import torch
 import linearize
 import search
 from model import DTYPES
+from presets import base_data
 from tasks import get_task, read_jsonl
 
 SAMPLE = 40  # problems: enough to see the long traces of a format, few enough to write in a second
@@ -44,11 +45,13 @@ SAMPLE = 40  # problems: enough to see the long traces of a format, few enough t
 
 def data_flags(name, trace, trace_flags):
     """search.py flags that write the training format `name` (see reproduce.add_stages' make_data)."""
-    name = name.removesuffix("_small")
+    name = base_data(name)
     if name == "solution":
         return [["--algo", "astar", "--format", "solution"]]
     if name == "astar_costs":
         return [["--algo", "astar"]]
+    if name == "mcts_sim":
+        return [["--algo", "mcts", "--format", "mcts-sim", *trace_flags]]
     if name == "mix":
         return [["--algo", "dfs", *trace_flags], ["--algo", "bfs", *trace_flags]]
     if name in ("shuffled", "swapped"):  # the trace's own clauses, reordered or borrowed
@@ -67,7 +70,7 @@ def sample_lengths(task, preset, seed):
         problems = os.path.join(tmp, "problems.jsonl")
         search.main(["--task", task, "--generate", str(SAMPLE), "--split", "train", "--seed", str(seed * 1000 + 99),
                      "--out", problems, *preset.generate])
-        for name in sorted({run.data.removesuffix("_small") for run in preset.sft}):
+        for name in sorted({base_data(run.data) for run in preset.sft}):
             whole[name], generated[name] = [], []
             for k, flags in enumerate(data_flags(name, preset.trace, preset.trace_flags)):
                 path = os.path.join(tmp, f"{name}{k}.jsonl")
@@ -121,6 +124,11 @@ def check(task, preset, shape, out, device, seed=0):
             errors.append(f"{task}/{run.name}: init {run.init!r} is not an SFT run of the preset ({', '.join(sorted(names))})")
     if any(run.data.endswith("_small") for run in preset.sft) and not 0 < preset.n_small <= preset.n_train:
         errors.append(f"{task}/data: n_small {preset.n_small} must lie in 1..n_train ({preset.n_train})")
+    if any(run.data.endswith("_large") for run in preset.sft) and preset.n_large < preset.n_train:
+        errors.append(f"{task}/data: n_large {preset.n_large} must be at least n_train ({preset.n_train})")
+    for run in preset.sft:
+        if run.data.endswith("_large") and base_data(run.data) not in ("solution", *search.ALGOS):
+            errors.append(f"{task}/{run.name}: a large copy of {base_data(run.data)} is not made (only solution and one-algorithm traces)")
     if preset.dtype not in DTYPES:
         errors.append(f"{task}: dtype {preset.dtype!r} must be one of {', '.join(DTYPES)}")
     for run in preset.sft:
@@ -136,7 +144,7 @@ def check(task, preset, shape, out, device, seed=0):
         return errors + [f"{task}/data: the sampled training data cannot be encoded: {e}"], ""
     block_size, lengths = shape[3], sample[0]
     for run in preset.sft:
-        sampled = max(lengths[run.data.removesuffix("_small")]) - 1  # the model's input is all but the last token
+        sampled = max(lengths[base_data(run.data)]) - 1  # the model's input is all but the last token
         if block_size and sampled > block_size:
             errors.append(f"{task}/{run.name}: --block-size {block_size} is shorter than a sampled {run.data} sequence "
                           f"({sampled} tokens). Raise it to at least {64 * math.ceil(sampled * 1.25 / 64)} "
@@ -302,16 +310,18 @@ def plan(task, preset, shape, dev, seed=0, sample=None):
     def longest(data, batch):
         """Decode steps for a batch of a model trained on `data`: a trained model stops about where
         its traces do, so a batch runs to its longest row's trace (within the cap and the context)."""
-        sample = sorted(generated[data.removesuffix("_small")])
+        sample = sorted(generated[base_data(data)])
         cap = preset.decode_cap and math.ceil(preset.decode_cap * sample[int(0.99 * (len(sample) - 1))])
         return math.ceil(min(batch_longest(sample, batch), cap or context, context))
 
     # the data: problems drawn in one process (~1.5 ms each for Countdown-4, SoS-sized), traces on every core (~0.5 ms)
-    formats = len({run.data.removesuffix("_small") for run in preset.sft}) + 1
-    out = [(f"{task}/data", 0, 0, 0, (preset.n_train + 4 * preset.n_test) * 1.5e-3 + preset.n_train * formats * 5e-4 / dev.cores)]
+    formats = len({base_data(run.data) for run in preset.sft}) + 1
+    large = len({run.data for run in preset.sft if run.data.endswith("_large")}) and preset.n_large
+    traced = preset.n_train * formats + large * len({run.data for run in preset.sft if run.data.endswith("_large")})
+    out = [(f"{task}/data", 0, 0, 0, (preset.n_train + large + 4 * preset.n_test) * 1.5e-3 + traced * 5e-4 / dev.cores)]
     for run in preset.sft:
         batch = preset.batch_of(run)
-        pad = padded_length(lengths[run.data.removesuffix("_small")], batch, preset.length_groups)
+        pad = padded_length(lengths[base_data(run.data)], batch, preset.length_groups)
         tokens = run.steps * batch * pad
         secs, _, flops = decode((run.evals or preset.evals) * preset.n_val, longest(run.data, 64), 64)  # the learning curve
         out.append((f"{task}/{run.name}", tokens, tokens * train_per_token(pad) + flops,

@@ -3,7 +3,8 @@ Presets: every setting of the experiment, per task, in one place, each number wi
 
 A preset is a small dataclass per task: the problem size, the training data, the models (SFT runs
 and RL runs from them), the test set's size and the evaluation's. `cpu` is the main job (25-32 minutes on
-2 cores), `cpu-long` adds what does not fit there, `cpu-sizes` trains one model for many maze sizes
+2 cores), `cpu-long` adds what does not fit there (every trace format, and the data-size frontier that
+`cpu-frontier` runs alone), `cpu-sizes` trains one model for many maze sizes
 and measures the size curve, `cpu-seeds` repeats the main job's headline models with two more
 training seeds and trains solution-only to the trace model's tokens, `gpu` is the one-GPU version at the peers' scale
 (sized by `reproduce.py --plan`), `smoke` and `gpu-smoke` are the same pipeline at toy size for the
@@ -76,6 +77,8 @@ class Preset:
     dtype: str = "auto"             # train_sft/train_rl/evaluate --dtype (auto: bf16 where measured faster)
     sizes: list | None = None       # maze sides of the size curve (sizes.py): every model, greedy, on held-out mazes of each
     size_n: int = 50                # size-curve test mazes per stratum and side
+    n_large: int = 0                # the large training set of the data-size frontier (data NAME_large): n_large
+                                    # problems drawn as the training set is, so its first n_train ARE the training set
 
     def batch_of(self, run):
         """The batch size an SFT run trains with."""
@@ -97,6 +100,11 @@ def standard_runs(trace, steps, solution_steps, small=False, extra=()):
         runs += [SFTRun("sft_solution_small", "solution", "solution_small", solution_steps),
                  SFTRun(f"sft_{trace}_small", "trace", f"{trace}_small", steps)]
     return runs + [SFTRun(f"sft_{data}", "trace", data, n) for data, n in extra]
+
+
+def base_data(data):
+    """The training format a data-size copy holds (dfs_small, dfs_large -> dfs)."""
+    return data.removesuffix("_small").removesuffix("_large")
 
 
 def seeded(runs, seeds):
@@ -122,6 +130,16 @@ _COUNTDOWN_CPU = dict(generate=["--n-nums", "3", "--num-max", "50", "--target-ma
                       trace_flags=["--no-costs"], n_train=10_000, n_small=0, n_test=150, n_val=100,
                       model=["--n-layer", "4", "--n-head", "4", "--n-embd", "128"], test_split="test-seen",
                       second_test="test")
+# The data-size frontier (issue 21): solution-only and DFS on 1,000, 4,000 and 16,000 mazes (the
+# preset's training set is the first 4,000 of the 16,000, and the first 1,000 of it the small set).
+# Steps grow with the data so that each model reaches its plateau without a long overfitting tail:
+# solution-only's validation plateaus from ~1,300 steps on 4,000 mazes (docs/cpu-seeds) and was
+# still rising at 2,500 steps on 20,000 (issue 21); the small DFS model peaked at ~1,700 steps on
+# 1,000 mazes and then fell (docs/design.md, run B).
+FRONTIER = [SFTRun("sft_solution_small", "solution", "solution_small", 1000),
+            SFTRun("sft_dfs_small", "trace", "dfs_small", 1500),
+            SFTRun("sft_solution_large", "solution", "solution_large", 4000),
+            SFTRun("sft_dfs_large", "trace", "dfs_large", 3000)]
 _GPU_MODEL = ["--n-layer", "8", "--n-head", "8", "--n-embd", "384"]
 # Decoding dominates a GPU run (python reproduce.py --preset gpu --plan --assume-device h100): 16
 # samples per problem (pass@16, as on the CPU), 1,024 rows per decoding batch, generation capped at
@@ -143,16 +161,20 @@ PRESETS = {
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 2000, 1500),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")]),
     },
-    # the CPU design plus the Meta-CoT proposal (MCTS traces) and SoS's DFS/BFS mixture, trained long
-    # enough to pass the learned gate
+    # issue 21: which search is best to learn from, and the data-size frontier. Every trace format of
+    # the pipeline on the same 4,000 mazes, model and test set, each with a learning curve of 10
+    # points, so that the steps it needs to pass the gate are read from its curve: DFS (3,000 steps:
+    # at 2,500 one seed of three missed the gate by 0.004), A* without costs (52 words a trace, DFS's
+    # ~30: 2,500) and with them (Searchformer's format, 137 words: 3,000), MCTS in tree order (4,000:
+    # the pilot's model was at 0.939 at 3,000), MCTS per simulation (81 words) and SoS's DFS/BFS
+    # mixture (2,500 each: within the budget, not the steps a pilot found); and the frontier (below).
+    # No controls and no RL here: the main job and cpu-seeds have them.
     "cpu-long": {
-        "maze": Preset(**_MAZE_CPU, sft=standard_runs("dfs", 2500, 1000, small=True,
-                                                      extra=[("astar", 2500), ("mcts", 4000), ("mix", 2500)]),
-                       rl=[RLRun("rl_grpo_dfs", "sft_dfs", budget=32, problems="train_search", rounds=3, steps=300,
-                                 flags=["--legal-trace"]),
-                           RLRun("rl_ei_dfs", "sft_dfs", "expert-iteration", budget=32, problems="train_search",
-                                 steps=300, flags=["--legal-trace"]),
-                           RLRun("rl_grpo_solution", "sft_solution")], rl_steps=100),
+        "maze": Preset(**_MAZE_CPU, n_large=16_000, evals=10, rl=[], sft=[
+            SFTRun("sft_solution", "solution", "solution", 2500), SFTRun("sft_dfs", "trace", "dfs", 3000),
+            SFTRun("sft_astar", "trace", "astar", 2500), SFTRun("sft_astar_costs", "trace", "astar_costs", 3000),
+            SFTRun("sft_mcts", "trace", "mcts", 4000), SFTRun("sft_mcts_sim", "trace", "mcts_sim", 2500),
+            SFTRun("sft_mix", "trace", "mix", 2500)] + FRONTIER),
         "countdown": Preset(**_COUNTDOWN_CPU, sft=standard_runs("dfs", 4000, 3000, extra=[("mcts", 4000)]),
                             rl=[RLRun("rl_grpo_dfs", "sft_dfs"), RLRun("rl_grpo_solution", "sft_solution")], rl_steps=40),
     },
@@ -215,6 +237,12 @@ _HEADLINE_RL = [r for r in _CPU.rl if r.name != "rl_grpo_dfs"]
 PRESETS["cpu-seeds"] = {"maze": replace(
     _CPU, sft=_HEADLINE + [SFTRun("sft_solution_matched", "solution", "solution", 8270, evals=25)] + seeded(_HEADLINE, 3),
     rl=_HEADLINE_RL + seeded(_HEADLINE_RL, 3))}
+
+# issue 21's frontier alone (about 40 minutes on a 2-core AMD EPYC): cpu-long's solution-only and DFS
+# runs on 1,000, 4,000 and 16,000 mazes, the same data and steps, without the other trace formats
+_LONG = PRESETS["cpu-long"]["maze"]
+PRESETS["cpu-frontier"] = {"maze": replace(_LONG, sft=[r for r in _LONG.sft if base_data(r.data) in ("solution", "dfs")])}
+
 
 def override(preset, assignments):
     """The preset with FIELD=VALUE assignments applied (--set): text fields take the text, lists of flags

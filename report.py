@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 
 import evaluate
+import formats
 import plots
 from files import atomic_write
 import results
@@ -203,7 +204,10 @@ def seed_table(sec):
            "|---|---|---|---|---|---|"]
     for m, t in seeds["models"].items():
         ns, d = t["strata"]["needs_search"], t["strata"]["direct"]
-        out.append(f"| {m} | {_tokens(t['trained_tokens'])} | {sum(t['passed'])} of {len(t['passed'])} | "
+        tokens = _tokens(t["trained_tokens"])  # an RL run's: its start's, then its own update's
+        if t.get("init_tokens") is not None and t["trained_tokens"] is not None:
+            tokens = f"{_tokens(t['init_tokens'])} + {tokens} RL"
+        out.append(f"| {m} | {tokens} | {sum(t['passed'])} of {len(t['passed'])} | "
                    + ", ".join(f"{x:.3f}" for x in ns["per_seed"]) + f" | {ns['mean']:.3f} ± {ns['sd']:.3f} | "
                    f"{d['mean']:.3f} ± {d['sd']:.3f} |")
     out += ["", "| A − B, mean over seeds (seed s with seed s) | metric | seeds (left out: a model not learned) | all | "
@@ -291,6 +295,13 @@ def size_table(sec):
 # the summary
 
 
+def _stage_seconds(sec):
+    """{model: seconds its stage took} from the run's timings.json (empty without one)."""
+    path = os.path.join(sec.run_dir, "timings.json")
+    stages = json.load(open(path)).get("stages", {}) if os.path.exists(path) else {}
+    return {k.split("/", 1)[1]: v for k, v in stages.items() if k.startswith(f"{sec.task}/")}
+
+
 def section(sec):
     res = sec.res
     lines = [f"## {sec.task}", "",
@@ -302,6 +313,12 @@ def section(sec):
     seeds = seed_table(sec)
     if seeds:
         lines += ["**Training seeds** (greedy accuracy on the same test problems)", ""] + seeds
+    if res.get("formats"):
+        lines += ["**Which search to learn from** (every trace format on the same mazes, model and test set; paired "
+                  "against the DFS model)", ""] + formats.format_lines(res["formats"], sec.n, _stage_seconds(sec))
+    if res.get("frontier"):
+        lines += ["**The data-size frontier** (greedy accuracy on the needs-search test mazes; each model trained to its "
+                  "plateau; paired differences with 95% CIs)", ""] + formats.frontier_lines(res["frontier"])
     budgets = budget_table(sec)
     if budgets:
         lines += ["**Accuracy within a budget of generated tokens** (needs search; an output that has not ended "

@@ -52,7 +52,7 @@ import train_sft
 from distributed import set_threads
 from files import read_jsonl
 from model import pick_device
-from presets import PRESETS, Preset, override
+from presets import PRESETS, Preset, base_data, override
 from results import collect
 from stages import Pipeline
 from tasks import get_task, load_problems, registry, write_jsonl
@@ -118,8 +118,8 @@ def generate(job, n, split, s, path):
                  "--out", path, *job.preset.generate])
 
 
-def traces(job, algo, name, *extra):
-    search.main(["--task", job.task, "--algo", algo, "--problems", job.p("data", "train.jsonl"), "--seed", str(job.seed),
+def traces(job, algo, name, *extra, problems="train.jsonl"):
+    search.main(["--task", job.task, "--algo", algo, "--problems", job.p("data", problems), "--seed", str(job.seed),
                  "--out", job.p("data", f"{name}.jsonl"), *job.preset.trace_flags, *extra])
 
 
@@ -130,8 +130,13 @@ def make_data(job):
     stratified_test(task_cls, preset, lambda *a: generate(job, *a), p("data", "test.jsonl"))
     if preset.second_test:
         generate(job, 2 * preset.n_test, preset.second_test, 4, p("data", "test2.jsonl"))
+    large = [run.data for run in preset.sft if run.data.endswith("_large")]
+    if large:  # the frontier's large set, drawn as the training set is: its first n_train are the training set
+        generate(job, preset.n_large, "train", 1, p("data", "train_large.jsonl"))
+        if read_jsonl(p("data", "train_large.jsonl"))[:preset.n_train] != read_jsonl(p("data", "train.jsonl")):
+            raise SystemExit(f"{job.task}/data: the large training set does not begin with the training set")
     # validation problems: the training distribution, but none of the training problems
-    seen = {json.dumps(r, sort_keys=True) for r in read_jsonl(p("data", "train.jsonl"))}
+    seen = {json.dumps(r, sort_keys=True) for r in read_jsonl(p("data", "train_large.jsonl" if large else "train.jsonl"))}
     generate(job, preset.n_val * 2, "train", 3, p("data", "val_all.jsonl"))
     val = [r for r in read_jsonl(p("data", "val_all.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
     write_jsonl(p("data", "val.jsonl"), val[:preset.n_val])
@@ -141,7 +146,7 @@ def make_data(job):
         generate(job, preset.n_val * 8, "train", 5, p("data", "val_more.jsonl"))
         more = [r for r in read_jsonl(p("data", "val_more.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
         write_jsonl(p("data", "val_search.jsonl"), search_only(more)[:preset.n_val])
-    wanted = {run.data.removesuffix("_small") for run in preset.sft}
+    wanted = {base_data(run.data) for run in preset.sft}
     traces(job, "astar", "solution", "--format", "solution")
     traces(job, preset.trace, preset.trace)
     for algo in sorted(wanted & set(search.ALGOS) - {preset.trace}):
@@ -153,11 +158,17 @@ def make_data(job):
         traces(job, preset.trace, "shuffled", "--shuffle")
     if "swapped" in wanted:
         write_jsonl(p("data", "swapped.jsonl"), linearize.swap_traces(read_jsonl(p("data", f"{preset.trace}.jsonl")), job.seed))
+    if "mcts_sim" in wanted:  # MCTS one simulation at a time (each walks from the root), not in tree order
+        traces(job, "mcts", "mcts_sim", "--format", "mcts-sim")
     if "mix" in wanted:  # SoS-style: each problem's trace comes from one strategy, alternating
         traces(job, "dfs", "mix_dfs")
         traces(job, "bfs", "mix_bfs")
         pairs = zip(read_jsonl(p("data", "mix_dfs.jsonl")), read_jsonl(p("data", "mix_bfs.jsonl")))
         write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(pairs)])
+    for data in sorted(set(large)):  # the same search and flags as the data it enlarges
+        base = base_data(data)
+        traces(job, "astar" if base == "solution" else base, data, *(["--format", "solution"] if base == "solution" else []),
+               problems="train_large.jsonl")
     for run in preset.sft:
         if run.data.endswith("_small"):
             write_jsonl(p("data", f"{run.data}.jsonl"), read_jsonl(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])

@@ -20,6 +20,7 @@ import numpy as np
 import budget
 import checkpoint
 import evaluate
+import formats
 import sizes
 from files import read_jsonl
 from presets import RLRun, SFTRun, base_name
@@ -144,6 +145,7 @@ def seed_table(models, rows, trace, samples):
         out["models"][b] = {"seeds": [models[m]["seed"] for m in ms], "runs": ms,
                             "passed": [learned(models, m) for m in ms],
                             "trained_tokens": models[ms[0]]["trained_tokens"],
+                            "init_tokens": models[models[ms[0]]["init"]]["trained_tokens"] if "init" in models[ms[0]] else None,
                             "strata": {s: {"per_seed": v, "mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)),
                                            "min": min(v), "max": max(v)} for s, v in per.items()}}
     pairs = [(f"sft_{trace}", "sft_solution"), (f"sft_{trace}", "sft_swapped")]
@@ -190,15 +192,17 @@ def task_results(d, preset):
         if isinstance(run, SFTRun):
             data_rows = read_jsonl(p("data", f"{run.data}.jsonl"))
             data_rate = evaluate.data_legal_rate(task_cls, data_rows)
-            entry = {"kind": run.kind, "format": "solution" if run.kind == "solution" else run.data,
-                     "train_problems": len(data_rows), "steps": run.steps}
+            entry = {"kind": run.kind, "format": "solution" if run.kind == "solution" else run.data, "data": run.data,
+                     "train_problems": len(data_rows), "steps": run.steps, "trace_tokens": formats.trace_tokens(data_rows)}
         else:
             entry = {"kind": "rl", "format": models[run.init]["format"], "init": run.init, "algo": run.algo,
                      "steps": run.steps or preset.rl_steps, "budget": run.budget}
             data_rate = models[run.init]["gate"]["data_legal_step_rate"]
         strata = evaluate.by_stratum(rows, ks)
         log = read_log(p(run.name, "log.jsonl"))
-        entry |= {"seed": run.seed, "trained_tokens": last(log, "trained_tokens"),
+        # an RL log's counts per step (a step without signal back-propagates nothing); None in a log from before them
+        rl_sum = lambda key: sum(r.get(key, 0) for r in log if "gen_tokens" in r) if any("gen_tokens" in r for r in log) else None
+        entry |= {"seed": run.seed, "trained_tokens": last(log, "trained_tokens") if isinstance(run, SFTRun) else rl_sum("rl_tokens"),
                   "gate": gate_with_margin(evaluate.gate(strata["all"], data_rate), log, data_rate),
                   "strata": {name: stratum_numbers(s) for name, s in strata.items()},
                   "budgets": budget.budget_table(rows, preset.token_budgets, ks=(1, preset.samples)),
@@ -221,8 +225,11 @@ def task_results(d, preset):
             entry["answer"] = budget.rl_answer(rows, json.load(open(p("eval", f"{run.init}.json")))["per_problem"],
                                                json.load(open(solution))["per_problem"] if os.path.exists(solution) else None,
                                                run.budget, preset.samples)
+        if isinstance(run, RLRun):  # RL also decodes: 2 FLOPs per parameter and generated token
+            entry["generated_tokens"] = rl_sum("gen_tokens")
         if entry["trained_tokens"] is not None:  # 6 FLOPs per parameter and token (forward and backward)
-            entry["train_flops"] = 6 * checkpoint.load(p(run.name, "ckpt.pt"))[0].num_params() * entry["trained_tokens"]
+            params = checkpoint.load(p(run.name, "ckpt.pt"))[0].num_params()
+            entry["train_flops"] = params * (6 * entry["trained_tokens"] + 2 * (entry.get("generated_tokens") or 0))
         models[run.name] = entry
         per_problem[run.name] = rows
         any_rows = rows
@@ -232,7 +239,9 @@ def task_results(d, preset):
             e["vs_init"] = rl_versus(per_problem[name], per_problem[e["init"]], preset.samples)
     out = {"test_problems": {"needs_search": preset.n_test, "direct": preset.n_test}, "samples": preset.samples,
            "models": models, "symbolic": sym, "token_budgets": preset.token_budgets,
-           "comparisons": comparisons(models, per_problem), "seeds": seed_table(models, per_problem, preset.trace, preset.samples)}
+           "comparisons": comparisons(models, per_problem), "seeds": seed_table(models, per_problem, preset.trace, preset.samples),
+           "formats": formats.formats(models, per_problem, preset.trace, preset.samples),
+           "frontier": formats.frontier(models, per_problem, preset.trace)}
     if any_rows:
         out["symbolic_budgets"] = budget.symbolic_table(any_rows, preset.token_budgets)
     if preset.sizes:

@@ -125,6 +125,43 @@ def seed_sentences(sec):
     return out
 
 
+def format_sentences(sec):
+    """Which trace format is best to learn from (formats.formats): each learned format against the DFS
+    model on needs search, and where a format did not learn, where its curve says it would."""
+    table, out = sec.res.get("formats") or {}, []
+    if not table:
+        return out
+    first = next(iter(table))
+    for m, r in list(table.items())[1:]:
+        if not r["learned"]:
+            where = r["steps_to_gate"]
+            out.append(f"- {m} did not pass the gate in {r['steps']} steps" + (f"; its last two validation points reach "
+                       f"it at ~{where} steps (a straight-line extrapolation)." if where else "; its curve is not rising toward it."))
+        elif table[first]["learned"]:
+            c = r["vs_dfs"]["needs_search"]
+            out.append(f"- {m} − {first}, needs search: {_pair(c)}: {_verdict(c, f'{m} better', f'{first} better')}; "
+                       f"{_num(r['tokens_per_solved'])} tokens per solved maze against {_num(table[first]['tokens_per_solved'])}.")
+    return out
+
+
+def frontier_sentences(sec):
+    """The data-size frontier (formats.frontier): at which multiple of the trace model's data solution-only
+    is no longer detectably behind it on needs search, among the sizes trained."""
+    fr = sec.res.get("frontier") or {}
+    ref = fr.get("reference")
+    if not ref or not sec.learned(ref["model"]):
+        return []
+    out = []
+    for n, c in sorted(fr["catch_up"].items(), key=lambda kv: int(kv[0])):
+        m = fr["solution"][n]["model"]
+        if not sec.learned(m) or c["multiple"] <= 1:
+            continue
+        out.append(f"- Solution-only on {int(n):,} problems ({c['multiple']:g}x the data) − {ref['model']} on "
+                   f"{ref['train_problems']:,}, needs search: {_pair(c)}: "
+                   f"{_verdict(c, 'solution-only ahead', 'solution-only still behind')}.")
+    return out
+
+
 def summary(sec):
     out = [f"**What this {sec.task} run shows.**"]
     unlearned = [m for m, e in sec.models.items() if "gate" in e and not e["gate"]["passed"]]
@@ -142,7 +179,7 @@ def summary(sec):
             out.append(f"- With {sec.models[small]['train_problems']} training problems: {small} vs sft_solution_small "
                        f"{_pair(c)}: {_verdict(c, 'traces win with less data', 'solution-only wins with less data')}.")
         out += size_summary(sec, t)
-    out += seed_sentences(sec)
+    out += format_sentences(sec) + frontier_sentences(sec) + seed_sentences(sec)
     for m, e in sec.models.items():
         if e["kind"] != "rl" or "answer" in e or "vs_init" not in e or e.get("seed", 0) or not sec.learned(e["init"]) \
                 or not sec.learned(m):

@@ -190,7 +190,7 @@ def rollouts(model, vocab, prompts, reward_fn, cfg, generator, device):
     stats = {"reward": rewards.mean().item(), "reward_std": rewards.std().item() if len(rewards) > 1 else 0.0,
              "correct": statistics.fmean(correct),
              "zero_var_groups": (groups.max(1).values == groups.min(1).values).float().mean().item(),
-             "gen_len": statistics.fmean(map(len, completions))}
+             "gen_len": statistics.fmean(map(len, completions)), "gen_tokens": sum(map(len, completions))}
     for key in ("nodes", "backtracks"):  # what the completions did, where the reward says
         if all(key in info for _, _, info in judged):
             stats[key] = statistics.fmean(info[key] for _, _, info in judged)
@@ -220,7 +220,7 @@ def expert_iteration_step(model, optimizer, vocab, prompts, reward_fn, cfg, gene
         logp = completion_logprobs(model, x, y, mask, cfg.dtype)
         loss = -(logp.sum() / mask.sum().clamp(min=1))
         stats["grad_norm"] = update(model, optimizer, loss, cfg.grad_clip, world)
-    stats["loss"] = loss.item()
+    stats |= {"loss": loss.item(), "rl_tokens": int(mask.sum().item()) * cfg.ppo_epochs}
     return stats
 
 
@@ -237,6 +237,8 @@ def sample_groups(model, vocab, prompts, reward_fn, cfg, generator, device):
                                    lambda g, ids, r=r: reward_fn(r * per + g, ids), cfg, generator, device)
         if r == 0:
             stats = st
+        else:  # (the first batch's statistics, but every batch's decoding cost)
+            stats["gen_tokens"] += st["gen_tokens"]
         for g in range(per):
             rows = range(g * G, (g + 1) * G)
             if cfg.rounds == 1 or rw[rows[0]:rows[-1] + 1].unique().numel() > 1:
@@ -292,7 +294,8 @@ def rl_step(model, ref, optimizer, vocab, prompts, reward_fn, cfg, generator, de
                 kl_sum += (kl_k3(logp.detach(), ref_logp[s]) * mask[s]).sum().item()
         stats["grad_norm"] = optimizer_step(model, optimizer, cfg.grad_clip, world)
     n_tok = mask.sum().clamp(min=1).item()
-    stats |= {"entropy": ent_sum / n_tok, "surprisal": -old_logp.sum().item() / n_tok, "loss": loss, "updated": 1}
+    stats |= {"entropy": ent_sum / n_tok, "surprisal": -old_logp.sum().item() / n_tok, "loss": loss, "updated": 1,
+              "rl_tokens": int(mask.sum().item()) * epochs}  # completion tokens back-propagated (the SFT count's analogue)
     if ref_logp is not None:
         stats["kl"] = kl_sum / n_tok
     return stats

@@ -250,3 +250,25 @@ def test_a_trace_with_an_illegal_clause_earns_nothing_when_the_trace_must_be_leg
     assert train_rl.judge(maze, jump)[:2] == (1.0, True)  # the answer alone is right
     assert train_rl.judge(maze, jump, legal=True)[:2] == (0.0, False)
     assert train_rl.judge(maze, walk, legal=True)[:2] == (1.0, True)
+
+
+def test_a_step_counts_every_decoded_token_and_the_tokens_it_back_propagated(monkeypatch):
+    """Compute for the RL rows of the results: gen_tokens is every completion decoded, in every round of
+    dynamic sampling (not only the first batch's), and rl_tokens the completion tokens of the update,
+    once per pass."""
+    model = _toy()
+    masks = []
+    real = train_rl.sequences
+    monkeypatch.setattr(train_rl, "sequences", lambda p, c, pad: (lambda out: masks.append(out[2]) or out)(real(p, c, pad)))
+    decoded = []
+
+    def reward(g, ids):
+        decoded.append(len(ids))
+        r = 1.0 if g % 2 == 0 else float(len(decoded) % 2)
+        return r, r == 1.0, {}
+    cfg = train_rl.RLConfig(algo="grpo", group=4, max_new_tokens=3, rounds=3, ppo_epochs=2)
+    prompts = [[VOCAB.bos, VOCAB.stoi[w]] for w in "abcdab"]
+    stats = train_rl.rl_step(model, None, torch.optim.AdamW(model.parameters(), lr=1e-3), VOCAB, prompts, reward, cfg,
+                             torch.Generator().manual_seed(0))
+    assert len(decoded) == 16 and stats["gen_tokens"] == sum(decoded)  # two rounds of 2 prompts x 4
+    assert stats["rl_tokens"] == 2 * int(masks[0].sum()) > 0
