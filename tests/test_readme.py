@@ -219,3 +219,39 @@ def test_every_interval_the_readme_quotes_is_a_value_and_its_ci_in_results_json(
     assert len(re.findall(r"\d \[", text)) >= 8
     assert missing_intervals(text, intervals) == []
     assert missing_intervals("+0.358 [+0.280, +0.430]", intervals) == ["+0.358 +0.280 +0.430"]
+
+
+def results_pairs(node):
+    """Every two numbers that stand in one object of a results.json (a mean and its sd, a before and an
+    after), or under one key in two sibling objects (`start` and `rl`)."""
+    if isinstance(node, list):
+        return [t for x in node for t in results_pairs(x)]
+    if not isinstance(node, dict):
+        return []
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    nums = [v for v in node.values() if number(v)]
+    kids = [v for v in node.values() if isinstance(v, dict)]
+    siblings = [(a[k], b[k]) for a in kids for b in kids for k in a if k in b and number(a[k]) and number(b[k])]
+    return [(a, b) for a in nums for b in nums] + siblings + [t for x in node.values() for t in results_pairs(x)]
+
+
+def missing_pairs(text, pairs):
+    """The quoted `x ± y` (a mean and its spread) and `a → b` (before and after) whose two numbers do not
+    stand together in one object of results.json, at the decimals shown."""
+    num = r"([+−-]?\d+\.\d+)"
+    missing = []
+    for quoted in re.findall(num + r" (?:±|→) " + num + r"(?![\d])", text):
+        shown = [(float(q.replace("−", "-")), len(q.split(".")[1])) for q in quoted]
+        if not any(all(abs(round(v, d) - x) < 10 ** -(d + 3) for (x, d), v in zip(shown, t)) for t in pairs):
+            missing.append(" ".join(quoted))
+    return missing
+
+
+def test_every_spread_and_every_before_and_after_the_readme_quotes_stand_together_in_results_json():
+    """A number found somewhere in results.json can be a coincidence (an altered 0.958 ± 0.004 reading
+    0.968 ± 0.004 passed the test above): a mean with its sd, or a before with its after, must stand in one object."""
+    pairs = {t for r in RUNS for t in results_pairs(json.load(open(os.path.join(ROOT, r, "results.json"))))}
+    text = readme_results_text()
+    assert len(re.findall(r"\d (?:±|→) ", text)) >= 10
+    assert missing_pairs(text, pairs) == []
+    assert missing_pairs("0.968 ± 0.004", pairs) == ["0.968 0.004"]
