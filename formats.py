@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+import budget
 import evaluate
 
 # the symbolic search each trace format imitates: its states entered are compared with the model's
@@ -64,7 +65,7 @@ def steps_to_gate(curve, data_rate):
         return s1
     if y1 <= y0 or s1 <= s0:
         return None
-    return int(math.ceil(s1 + (evaluate.GATE - y1) * (s1 - s0) / (y1 - y0)))
+    return int(math.ceil(round(s1 + (evaluate.GATE - y1) * (s1 - s0) / (y1 - y0), 6)))  # (0.80 -> 0.85 is not 4001)
 
 
 def trace_tokens(rows):
@@ -75,6 +76,14 @@ def trace_tokens(rows):
 
 def _mean(xs):
     return float(np.mean(xs)) if xs else None
+
+
+def paired(ra, rb):
+    """Two models' records of the same test problems, checked to be in the same order (they are
+    compared problem by problem)."""
+    if [r["problem"] for r in ra] != [r["problem"] for r in rb]:
+        raise ValueError("the two evaluations are not of the same test problems in the same order")
+    return ra, rb
 
 
 def format_row(e, rows, dfs_rows, samples):
@@ -90,13 +99,14 @@ def format_row(e, rows, dfs_rows, samples):
            "greedy": {s: e["strata"][s]["greedy"] for s in ("needs_search", "direct", "all")},
            "pass_at_n": e["strata"]["needs_search"]["pass_at"].get(str(samples)),
            "legal_step_rate": e["gate"]["legal_step_rate"],
-           "tokens_per_solved": _mean([r["tokens"] for r in solved]),
+           "tokens_per_solved": budget.tokens_per_solved(needs),  # every token spent over the mazes solved
            "teacher": teacher,
            # on the needs-search mazes the model solved: the states it entered, and its teacher's
            "states": _mean([r["nodes"] for r in solved]),
            "teacher_states": _mean([r["sym_nodes"][teacher] for r in solved]) if teacher and solved and
            all(teacher in r.get("sym_nodes", {}) for r in solved) else None}
     if dfs_rows is not None:
+        paired(rows, dfs_rows)
         row["vs_dfs"] = {s: evaluate.compare_rows([r for r in rows if f(r)], [r for r in dfs_rows if f(r)])
                          for s, f in evaluate.STRATA.items()}
     return row
@@ -133,7 +143,8 @@ def frontier(models, rows, trace):
                        "needs_search": models[m]["strata"]["needs_search"]["greedy"],
                        "needs_search_ci": models[m]["strata"]["needs_search"]["greedy_ci"],
                        "all": models[m]["strata"]["all"]["greedy"]}
-    needs = lambda m: [r for r in rows[m] if evaluate.STRATA["needs_search"](r)]
+    needs = lambda m: [r for r in paired(rows[m], rows[f"sft_{trace}"] if f"sft_{trace}" in rows else rows[m])[0]
+                       if evaluate.STRATA["needs_search"](r)]
     out = {"solution": {n: point(m) for n, m in sol.items()}, "trace": {n: point(m) for n, m in tr.items()},
            "same_size": {n: evaluate.compare_rows(needs(tr[n]), needs(sol[n])) for n in sol if n in tr},
            "reference": None, "catch_up": {}}
@@ -168,7 +179,9 @@ def format_lines(table, samples, stage_s=None):
     for m, r in table.items():
         t = r["trace_tokens"]
         g = r["to_gate"]
-        if g:
+        if not g and r["learned"]:  # (passed on the test set and at its end, though no validation point showed it)
+            gate = "learned, no validation point passed"
+        elif g:
             secs = stage_s.get(m) and stage_s[m] * g["step"] / r["steps"]
             gate = f"{g['step']}, {_n(g['trained_tokens'] and g['trained_tokens'] / 1e6, '{:.2f}M')}, {_n(secs, '{:.0f} s')}"
         else:
@@ -177,7 +190,8 @@ def format_lines(table, samples, stage_s=None):
                                          " (its curve is not rising toward the gate)")
         if g and not r["learned"]:
             gate += " **but not learned at the end**"
-        states = f"{_n(r['states'], '{:.1f}')} / {_n(r['teacher_states'], '{:.1f}')} ({r['teacher'] or '–'})"
+        teacher = "dfs, best first" if r["teacher"] == "dfs" else r["teacher"] or "–"  # (the symbolic searches run at their defaults)
+        states = f"{_n(r['states'], '{:.1f}')} / {_n(r['teacher_states'], '{:.1f}')} ({teacher})"
         vs = _diff(r["vs_dfs"]["needs_search"]) if "vs_dfs" in r and r["learned"] and table[next(iter(table))]["learned"] else "–"
         out.append(f"| {m} | {_n(t and t['mean'], '{:.1f}')} / {_n(t and t['p90'], '{:.0f}')} | {gate} | {r['steps']} | "
                    f"{r['greedy']['needs_search']:.3f} / {r['greedy']['direct']:.3f} | {_n(r['pass_at_n'])} | "
@@ -204,7 +218,8 @@ def frontier_lines(fr):
         both = s and t and s["learned"] and t["learned"]
         same = _diff(fr["same_size"][n]) if n in fr["same_size"] and both else "–"
         up = fr["catch_up"].get(n)
-        catch = f"{_diff(up)} ({up['multiple']:g}x the data)" if up and s and s["learned"] else "–"
+        ref_ok = ref and fr["trace"].get(str(ref["train_problems"]), {}).get("learned")
+        catch = f"{_diff(up)} ({up['multiple']:g}x the data)" if up and s and s["learned"] and ref_ok else "–"
         flops = f"{_n(s and s['train_flops'], '{:.1e}')} / {_n(t and t['train_flops'], '{:.1e}')}"
         out.append(f"| {int(n):,} | {cell(s)} | {cell(t)} | {same} | {catch} | {flops} |")
     return out + [""]

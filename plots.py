@@ -142,7 +142,8 @@ def frontier(sec):
             if None in x:
                 continue
             y = [p["needs_search"] for _, p in pts]
-            err = [[v - p["needs_search_ci"][0] for v, (_, p) in zip(y, pts)], [p["needs_search_ci"][1] - v for v, (_, p) in zip(y, pts)]]
+            err = [[max(0.0, v - p["needs_search_ci"][0]) for v, (_, p) in zip(y, pts)],
+                   [max(0.0, p["needs_search_ci"][1] - v) for v, (_, p) in zip(y, pts)]]
             ax.errorbar(x, y, yerr=err, color=f"C{k}", lw=1, capsize=2, label=kind if kind == "solution" else "trace model")
             for xi, yi, (_, p) in zip(x, y, pts):
                 ax.plot([xi], [yi], "o", color=f"C{k}", mfc=f"C{k}" if p["learned"] else "none", ms=5)

@@ -133,7 +133,10 @@ def format_sentences(sec):
         return out
     first = next(iter(table))
     for m, r in list(table.items())[1:]:
-        if not r["learned"]:
+        if not r["learned"] and r["to_gate"]:
+            out.append(f"- {m} passed the gate on validation (first at step {r['to_gate']['step']}) but not on the test set "
+                       "and at its end together: not learned.")
+        elif not r["learned"]:
             where = r["steps_to_gate"]
             out.append(f"- {m} did not pass the gate in {r['steps']} steps" + (f"; its last two validation points reach "
                        f"it at ~{where} steps (a straight-line extrapolation)." if where else "; its curve is not rising toward it."))

@@ -37,6 +37,11 @@ def test_steps_to_gate_is_the_line_through_the_last_two_points():
     assert formats.steps_to_gate([point(1000, 0.91), point(2000, 0.90)], 1.0) is None  # falling
     assert formats.steps_to_gate([point(1000, 0.91)], 1.0) is None
     assert formats.steps_to_gate([point(1000, 0.90), point(2000, 0.97)], 1.0) == 2000  # passes at its end
+    assert formats.steps_to_gate([point(1000, 0.80), point(2000, 0.85)], 1.0) == 4000  # (not 4001: rounding)
+    # relative to a 0.9-legal data file: 0.81 -> 0.84 is 0.9 -> 0.933 of it, reaching 0.95 at 2,500
+    assert formats.steps_to_gate([point(1000, 0.81), point(2000, 0.84)], 0.9) == 2500
+    # solution-only data: answers alone (legal steps None)
+    assert formats.steps_to_gate([point(1000, None, 0.85), point(2000, None, 0.90)], None) == 3000
 
 
 def test_trace_tokens_mean_and_p90_against_a_hand_count():
@@ -54,6 +59,11 @@ def rec(needs, greedy, tokens, nodes, teacher_nodes, c=0):
             "sym_nodes": {"astar": teacher_nodes, "dfs": 99}}
 
 
+def numbered(rows):
+    """The records of test problems 0, 1, ... (what pairs two models' records)."""
+    return [r | {"problem": i} for i, r in enumerate(rows)]
+
+
 def entry(data, passed=True, curve=(), seed=0, n=4000, kind="trace"):
     strata = {s: {"greedy": 0.5, "greedy_ci": [0.4, 0.6], "pass_at": {"4": 0.7}} for s in ("needs_search", "direct", "all")}
     return {"kind": kind, "format": data, "data": data, "seed": seed, "train_problems": n, "steps": 100,
@@ -62,19 +72,21 @@ def entry(data, passed=True, curve=(), seed=0, n=4000, kind="trace"):
 
 
 def test_format_row_counts_states_on_the_solved_needs_search_problems_only():
-    rows = [rec(True, 1, 20, 8, 10), rec(True, 1, 30, 6, 12), rec(True, 0, 50, 40, 11), rec(False, 1, 10, 3, 3)]
-    dfs_rows = [rec(True, 1, 0, 0, 0), rec(True, 0, 0, 0, 0), rec(True, 0, 0, 0, 0), rec(False, 1, 0, 0, 0)]
+    rows = numbered([rec(True, 1, 20, 8, 10), rec(True, 1, 30, 6, 12), rec(True, 0, 50, 40, 11), rec(False, 1, 10, 3, 3)])
+    dfs_rows = numbered([rec(True, 1, 0, 0, 0), rec(True, 0, 0, 0, 0), rec(True, 0, 0, 0, 0), rec(False, 1, 0, 0, 0)])
     r = formats.format_row(entry("astar_costs"), rows, dfs_rows, 4)
     assert r["teacher"] == "astar" and r["states"] == 7.0 and r["teacher_states"] == 11.0
-    assert r["tokens_per_solved"] == 25.0 and r["pass_at_n"] == 0.7
+    assert r["tokens_per_solved"] == 50.0 and r["pass_at_n"] == 0.7  # all 100 tokens spent over the 2 solved
     # needs search: solved 1, 1, 0 against DFS's 1, 0, 0: +1/3
     assert r["vs_dfs"]["needs_search"]["diff"] == pytest.approx(1 / 3)
     assert r["vs_dfs"]["needs_search"] == evaluate.compare_rows(rows[:3], dfs_rows[:3])
     assert formats.format_row(entry("mix"), rows, None, 4)["teacher_states"] is None  # no one teacher
+    with pytest.raises(ValueError, match="same test problems"):  # records paired problem by problem, never shifted
+        formats.format_row(entry("astar"), rows, dfs_rows[1:] + dfs_rows[:1], 4)
 
 
 def test_formats_lists_the_trace_models_with_the_preset_trace_first_and_renders_not_learned():
-    rows = [rec(True, 1, 20, 8, 10), rec(False, 1, 10, 3, 3)]
+    rows = numbered([rec(True, 1, 20, 8, 10), rec(False, 1, 10, 3, 3)])
     models = {"sft_solution": entry("solution", kind="solution"), "sft_mcts": entry("mcts", passed=False,
               curve=[point(1000, 0.85), point(2000, 0.91)]), "sft_dfs": entry("dfs", curve=[point(25, 0.5), point(50, 0.99, tokens=5e5)]),
               "sft_dfs_small": entry("dfs_small", n=1000), "sft_dfs_seed1": entry("dfs", seed=1)}
@@ -88,7 +100,7 @@ def test_formats_lists_the_trace_models_with_the_preset_trace_first_and_renders_
 
 
 def test_the_frontier_pairs_each_size_and_each_solution_size_against_the_trace_model():
-    needs = lambda bits: [rec(True, b, 1, 1, 1) for b in bits] + [rec(False, 1, 1, 1, 1)]
+    needs = lambda bits: numbered([rec(True, b, 1, 1, 1) for b in bits] + [rec(False, 1, 1, 1, 1)])
     rows = {"sft_solution_small": needs([0, 0, 0, 0]), "sft_solution": needs([1, 0, 0, 0]),
             "sft_solution_large": needs([1, 1, 1, 0]), "sft_dfs_small": needs([1, 1, 0, 0]),
             "sft_dfs": needs([1, 1, 1, 1]), "sft_dfs_large": needs([1, 1, 1, 1])}
@@ -131,3 +143,17 @@ def test_the_preflight_refuses_a_large_copy_it_cannot_make():
     errors, _ = preflight.check("maze", mix, shape, ".", "cpu")
     assert any("a large copy of mix is not made" in e for e in errors)
     assert base_data("dfs_large") == base_data("dfs_small") == base_data("dfs") == "dfs"
+
+
+def test_a_learned_model_is_never_labelled_not_learned_and_a_reference_not_learned_compares_nothing():
+    rows = numbered([rec(True, 1, 20, 8, 10), rec(False, 1, 10, 3, 3)])
+    # learned on the test set and at its end, though no validation point records answers (an older log)
+    models = {"sft_dfs": entry("dfs"), "sft_mcts": entry("mcts", curve=[{"step": 10, "val_acc": 1.0}])}
+    text = "\n".join(formats.format_lines(formats.formats(models, {m: rows for m in models}, "dfs", 4), 4))
+    assert "learned, no validation point passed" in text and "**not learned**" not in text
+    needs = numbered([rec(True, 1, 1, 1, 1), rec(False, 1, 1, 1, 1)])
+    models = {"sft_solution": entry("solution", kind="solution"), "sft_dfs": entry("dfs", passed=False),
+              "sft_solution_large": entry("solution_large", kind="solution", n=16000)}
+    fr = formats.frontier(models, {m: needs for m in models}, "dfs")
+    assert "16000" in fr["catch_up"]  # computed, but not shown: its reference is not learned
+    assert all(line.split(" | ")[4] == "–" for line in formats.frontier_lines(fr)[2:-1])
