@@ -47,7 +47,7 @@ def learning(sec):
     for k, (m, e) in enumerate(sec.models.items()):
         pts = [r for r in e.get("curve", []) if "val_acc" in r and "trained_tokens" in r]
         if pts:
-            style = dict(ls="--" if e["kind"] == "control" else ":" if m.endswith("_small") else "-",
+            style = dict(ls="--" if e["kind"] == "control" else ":" if m.endswith(("_small", "_large")) else "-",
                          marker="o", ms=3, color=f"C{k % 10}", label=m)
             axes[0].plot([r["trained_tokens"] for r in pts], [r["val_acc"] for r in pts], **style)
             if pts[0].get("val_legal_step_rate") is not None:

@@ -80,7 +80,7 @@ class Section:
     def trace_model(self):
         """The learned full-data trace model of the lowest training seed (then the best validation
         accuracy, never the test set)."""
-        cands = [m for m, e in self.models.items() if e["kind"] == "trace" and not m.endswith("_small") and self.learned(m)]
+        cands = [m for m, e in self.models.items() if e["kind"] == "trace" and not m.endswith(("_small", "_large")) and self.learned(m)]
         return max(cands, key=lambda m: (-self.models[m].get("seed", 0), last(self.models[m]["curve"], "val_acc") or 0, m),
                    default=None)
 

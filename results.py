@@ -76,8 +76,8 @@ def comparisons(models, rows):
     out = []
     for t in [m for m, e in models.items() if e["kind"] == "trace" and m in rows]:
         seed = models[t].get("seed", 0)
-        others = ["sft_solution_small"] if t.endswith("_small") else \
-            ["sft_solution", "sft_solution_matched", "sft_swapped", "sft_shuffled"]
+        size = next((x for x in ("_small", "_large") if t.endswith(x)), "")  # a data-size copy meets its own size
+        others = [f"sft_solution{size}"] if size else ["sft_solution", "sft_solution_matched", "sft_swapped", "sft_shuffled"]
         for b in [partner(models, b, seed) for b in others]:
             if b in rows:
                 out.append({"a": t, "b": b, "learned": learned(models, t) and learned(models, b),

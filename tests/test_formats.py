@@ -157,3 +157,16 @@ def test_a_learned_model_is_never_labelled_not_learned_and_a_reference_not_learn
     fr = formats.frontier(models, {m: needs for m in models}, "dfs")
     assert "16000" in fr["catch_up"]  # computed, but not shown: its reference is not learned
     assert all(line.split(" | ")[4] == "–" for line in formats.frontier_lines(fr)[2:-1])
+
+
+def test_a_data_size_copy_is_compared_with_solution_only_of_its_own_size_only():
+    import report
+    import results
+    rows = numbered([rec(True, 1, 1, 1, 1), rec(False, 1, 1, 1, 1)])
+    names = ["sft_solution", "sft_solution_small", "sft_solution_large", "sft_dfs", "sft_dfs_small", "sft_dfs_large"]
+    models = {m: entry(m.removeprefix("sft_"), kind="solution" if "solution" in m else "trace") for m in names}
+    pairs = {(c["a"], c["b"]) for c in results.comparisons(models, {m: rows for m in names})}
+    assert pairs == {("sft_dfs", "sft_solution"), ("sft_dfs_small", "sft_solution_small"), ("sft_dfs_large", "sft_solution_large")}
+    models["sft_dfs_large"]["curve"] = [point(10, 1.0)]  # the best validation point: still not the headline's trace model
+    section = report.Section("/nonexistent", "maze", {"models": models, "samples": 4}, {m: rows for m in names})
+    assert section.trace_model() == "sft_dfs"
