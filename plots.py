@@ -20,6 +20,8 @@ import statistics
 
 import evaluate
 from files import publish, save_figure
+import linearize
+import search
 from search import dfs
 from tasks import get_task
 
@@ -192,6 +194,43 @@ def exploration(sec):
             f"![animated]({sec.task}_search.gif)\n"]
 
 
+def _teacher_search(task_cls, problem, algo):
+    """A symbolic search's states entered, in order (as parse reads its own trace), and its path."""
+    task = task_cls(problem)
+    found = search.run_search(task, algo)
+    answer = task.answer(found.moves) if found.solved else None
+    parsed = linearize.parse(task, linearize.linearize(task, found, algo, answer, costs=False))
+    return [tuple(s) for s in parsed.explored], answer
+
+
+def format_searches(sec):
+    """One needs-search test maze that every learned trace format's model solved: each model's own
+    search above its teacher's (the symbolic search it imitated, at its defaults; the DFS/BFS mixture
+    has no single teacher)."""
+    table, task_cls = sec.res.get("formats") or {}, get_task(sec.task)
+    learned = [m for m in table if sec.learned(m)]
+    if not task_cls.can_render() or not learned:
+        return []
+    rows = [sec.rows[m] for m in learned]
+    both = [i for i, r in enumerate(rows[0]) if evaluate.STRATA["needs_search"](r) and all(rs[i]["greedy"] for rs in rows)]
+    if not both:
+        return ["(no needs-search test maze solved by every learned format: no picture of their searches)\n"]
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(learned), figsize=(3.2 * len(learned), 6.4), squeeze=False)
+    for j, m in enumerate(learned):
+        r = sec.rows[m][both[0]]
+        mine = [tuple(s) for s in r["explored"]]
+        task_cls.render(r["problem"], axes[0][j], r["answer"], mine, f"{m}: {len(mine)} states entered")
+        algo = table[m]["teacher"]
+        if algo:
+            cells, path = _teacher_search(task_cls, r["problem"], algo)
+            task_cls.render(r["problem"], axes[1][j], path, cells, f"symbolic {algo}: {len(cells)} states entered")
+        else:
+            axes[1][j].axis("off"), axes[1][j].text(0.5, 0.5, "no single teacher\n(half DFS, half BFS traces)", ha="center")
+    fig.tight_layout(), save_figure(fig, _path(sec, "formats"), dpi=90), plt.close(fig)
+    return [f"![each learned format's model searching one needs-search maze, above its teacher]({sec.task}_formats.png)\n"]
+
+
 def rl_searches(sec):
     """For each budgeted RL run: on a few needs-search problems where it and its supervised start
     searched differently, the RL model's search, its start's and symbolic DFS's (states entered,
@@ -221,4 +260,4 @@ def rl_searches(sec):
 
 
 def all_figures(sec):
-    return learning(sec) + pass_at_k(sec) + accuracy_vs_tokens(sec) + size_curve(sec) + frontier(sec) + exploration(sec) + rl_searches(sec)
+    return learning(sec) + pass_at_k(sec) + accuracy_vs_tokens(sec) + size_curve(sec) + frontier(sec) + format_searches(sec) + exploration(sec) + rl_searches(sec)

@@ -170,3 +170,28 @@ def test_a_data_size_copy_is_compared_with_solution_only_of_its_own_size_only():
     models["sft_dfs_large"]["curve"] = [point(10, 1.0)]  # the best validation point: still not the headline's trace model
     section = report.Section("/nonexistent", "maze", {"models": models, "samples": 4}, {m: rows for m in names})
     assert section.trace_model() == "sft_dfs"
+
+
+def test_the_picture_shows_each_learned_format_above_its_teacher_on_a_maze_all_solved(tmp_path):
+    import random
+
+    import plots
+    import report
+    import search
+    from tasks import get_task
+    maze = get_task("maze")
+    problems = maze.generate(40, random.Random(0), "train", **maze.generate_options(["--height", "6", "--width-cells", "6"]))
+    problem = next(p for p in problems if search.needs_search(maze(p)))
+    states, path = plots._teacher_search(maze, problem, "dfs")
+    assert path == maze(problem).answer(search.dfs(maze(problem)).moves) and states[-1] == tuple(path[-1])
+    row = {"problem": problem, "needs_search": True, "greedy": 1, "explored": [list(s) for s in states], "answer": path}
+    models = {"sft_dfs": entry("dfs"), "sft_mix": entry("mix"), "sft_mcts": entry("mcts", passed=False)}
+    res = {"models": models, "samples": 4,
+           "formats": {"sft_dfs": {"teacher": "dfs"}, "sft_mix": {"teacher": None}, "sft_mcts": {"teacher": "mcts"}}}
+    os.makedirs(tmp_path / "maze")
+    section = report.Section(str(tmp_path), "maze", res, {m: [row] for m in models})
+    assert plots.format_searches(section) == ["![each learned format's model searching one needs-search maze, above its "
+                                              "teacher](maze_formats.png)\n"]
+    assert os.path.getsize(tmp_path / "maze_formats.png") > 0
+    section.rows = {m: [row | {"greedy": 0}] for m in models}  # no maze solved by all: said, not drawn
+    assert plots.format_searches(section)[0].startswith("(no needs-search test maze solved by every learned format")
