@@ -316,9 +316,10 @@ def plan(task, preset, shape, dev, seed=0, sample=None):
 
     # the data: problems drawn in one process (~1.5 ms each for Countdown-4, SoS-sized), traces on every core (~0.5 ms)
     formats = len({base_data(run.data) for run in preset.sft}) + 1
-    large = len({run.data for run in preset.sft if run.data.endswith("_large")}) and preset.n_large
-    traced = preset.n_train * formats + large * len({run.data for run in preset.sft if run.data.endswith("_large")})
-    out = [(f"{task}/data", 0, 0, 0, (preset.n_train + large + 4 * preset.n_test) * 1.5e-3 + traced * 5e-4 / dev.cores)]
+    large = {run.data for run in preset.sft if run.data.endswith("_large")}  # each traced on the n_large problems
+    n_large = preset.n_large if large else 0
+    traced = preset.n_train * formats + n_large * len(large)
+    out = [(f"{task}/data", 0, 0, 0, (preset.n_train + n_large + 4 * preset.n_test) * 1.5e-3 + traced * 5e-4 / dev.cores)]
     for run in preset.sft:
         batch = preset.batch_of(run)
         pad = padded_length(lengths[base_data(run.data)], batch, preset.length_groups)

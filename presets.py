@@ -167,7 +167,7 @@ PRESETS = {
     # at 2,500 one seed of three missed the gate by 0.004), A* without costs (52 words a trace, DFS's
     # ~30: 2,500) and with them (Searchformer's format, 137 words: 3,000), MCTS in tree order (4,000:
     # the pilot's model was at 0.939 at 3,000), MCTS per simulation (81 words) and SoS's DFS/BFS
-    # mixture (2,500 each: within the budget, not the steps a pilot found); and the frontier (below).
+    # mixture (2,500 each: within the budget, not the steps a pilot found); and the FRONTIER.
     # No controls and no RL here: the main job and cpu-seeds have them.
     "cpu-long": {
         "maze": Preset(**_MAZE_CPU, n_large=16_000, evals=10, rl=[], sft=[

@@ -6,8 +6,9 @@ per-problem records), the symbolic sweep (`eval/symbolic.json`) and each model's
 chapter reads them and writes every number the report and the README quote: per model the learned
 gate with its margin, the accuracy per stratum with its CI, the budget tables, the learning curve,
 trained tokens and FLOPs, RL against its start (pass@1, pass@n, boundary counts); per task the paired
-comparisons (equal data, equal tokens, the controls), the symbolic searches and, where a model was
-trained with several seeds, the seed table with a CI over seeds and problems. It trains nothing, so
+comparisons (equal data, equal tokens, the controls), the symbolic searches, the format table and
+the data-size frontier (formats.py) and, where a model was trained with several seeds, the seed
+table with a CI over seeds and problems. It trains nothing, so
 it is not stage code: `python report.py RUN --recompute` rewrites results.json and the report after a
 change here, without retraining.
 """
