@@ -28,6 +28,7 @@ import numpy as np
 
 import budget
 import evaluate
+from presets import base_data
 
 # the symbolic search each trace format imitates: its states entered are compared with the model's
 TEACHER = {"dfs": "dfs", "bfs": "bfs", "astar": "astar", "astar_costs": "astar", "mcts": "mcts", "mcts_sim": "mcts"}
@@ -91,7 +92,7 @@ def format_row(e, rows, dfs_rows, samples):
     and the DFS model's records (None for the DFS model itself)."""
     needs = [r for r in rows if evaluate.STRATA["needs_search"](r)]
     solved = [r for r in needs if r["greedy"]]
-    teacher = TEACHER.get(e.get("data", e["format"]).removesuffix("_small").removesuffix("_large"))
+    teacher = TEACHER.get(base_data(e.get("data", e["format"])))
     row = {"data": e.get("data", e["format"]), "learned": e["gate"]["passed"], "trace_tokens": e.get("trace_tokens"),
            "to_gate": time_to_gate(e["curve"], e["gate"]["data_legal_step_rate"]),
            "steps_to_gate": steps_to_gate(e["curve"], e["gate"]["data_legal_step_rate"]),

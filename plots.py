@@ -22,7 +22,6 @@ import evaluate
 from files import publish, save_figure
 import linearize
 import search
-from search import dfs
 from tasks import get_task
 
 
@@ -156,9 +155,13 @@ def frontier(sec):
     return [f"![the data-size frontier]({sec.task}_frontier.png)\n"]
 
 
-def _dfs_search(task_cls, problem):
-    ref = dfs(task_cls(problem))
-    return [ev[1].state for ev in ref.events if ev[0] == "go"], task_cls(problem).answer(ref.moves)
+def _teacher_search(task_cls, problem, algo):
+    """A symbolic search's states entered, in order (as parse reads its own trace), and its path."""
+    task = task_cls(problem)
+    found = search.run_search(task, algo)
+    answer = task.answer(found.moves) if found.solved else None
+    parsed = linearize.parse(task, linearize.linearize(task, found, algo, answer, costs=False))
+    return [tuple(s) for s in parsed.explored], answer
 
 
 def exploration(sec):
@@ -172,7 +175,7 @@ def exploration(sec):
     picks = [r for r in sec.stratum(m, "needs_search") if r["greedy"]][:3]
     if not picks:
         return [f"({m} solved no test problem that needs search: no exploration picture)\n"]
-    cases = [(r, [tuple(s) for s in r["explored"]], *_dfs_search(task_cls, r["problem"])) for r in picks]
+    cases = [(r, [tuple(s) for s in r["explored"]], *_teacher_search(task_cls, r["problem"], "dfs")) for r in picks]
     fig, axes = plt.subplots(2, len(cases), figsize=(3.2 * len(cases), 6.4), squeeze=False)
     for j, (r, mine, ref_cells, ref_path) in enumerate(cases):
         task_cls.render(r["problem"], axes[0][j], r["answer"], mine, f"{m}: {len(mine)} states entered")
@@ -192,15 +195,6 @@ def exploration(sec):
     plt.close(fig)
     return [f"![the model's own search next to DFS on held-out problems that need search]({sec.task}_explored.png)\n",
             f"![animated]({sec.task}_search.gif)\n"]
-
-
-def _teacher_search(task_cls, problem, algo):
-    """A symbolic search's states entered, in order (as parse reads its own trace), and its path."""
-    task = task_cls(problem)
-    found = search.run_search(task, algo)
-    answer = task.answer(found.moves) if found.solved else None
-    parsed = linearize.parse(task, linearize.linearize(task, found, algo, answer, costs=False))
-    return [tuple(s) for s in parsed.explored], answer
 
 
 def format_searches(sec):
@@ -246,7 +240,7 @@ def rl_searches(sec):
             continue
         fig, axes = plt.subplots(3, len(pairs), figsize=(3.2 * len(pairs), 9.4), squeeze=False)
         for j, (a, b) in enumerate(pairs):
-            cells, path = _dfs_search(task_cls, a["problem"])
+            cells, path = _teacher_search(task_cls, a["problem"], "dfs")
             for i, (rec, name) in enumerate(((a, m), (b, e["init"]))):
                 verdict = f"solved in {rec['tokens']} tokens" if rec["greedy"] else "not solved"
                 task_cls.render(rec["problem"], axes[i][j], rec["answer"] if rec["greedy"] else None,
