@@ -331,7 +331,7 @@ def plan(task, preset, shape, dev, seed=0, sample=None):
     data_of = preset.data_of()
     for run in preset.rl:
         rows, n_steps = preset.rl_prompts * preset.rl_group, run.steps or preset.rl_steps
-        steps = min(run.budget or context, longest(data_of[run.init], rows))
+        steps = min(run.rollout_tokens or run.budget or context, longest(data_of[run.init], rows))
         # dynamic sampling draws until a batch's worth of groups with signal is kept: about two batches
         # when half of them carry none (measured on the CPU maze run: 2.25 of 3)
         secs, tokens, flops = (x * min(run.rounds, 2.25) for x in decode(rows, steps, rows))

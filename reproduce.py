@@ -201,7 +201,8 @@ def run_rl(job, run):
         evaluate.save_json(p(run.name, "skipped.json"), {"init": run.init, "val_acc": acc, "range": [lo, hi]})
         print(f"{run.name}: skipped, {run.init} has validation greedy accuracy {acc} outside [{lo}, {hi}]")
         return
-    cap = ["--max-new-tokens", str(run.budget)] if run.budget else decode_cap(job, preset.data_of()[run.name])
+    cap = ["--max-new-tokens", str(run.rollout_tokens or run.budget), "--budget", str(run.budget)] if run.budget else \
+        decode_cap(job, preset.data_of()[run.name])
     train_rl.train(train_rl.parse_args(
         ["--init", p(run.init, "ckpt.pt"), "--problems", p("data", f"{run.problems}.jsonl"), "--val", val,
          "--out", p(run.name), "--algo", run.algo, "--steps", str(steps), "--seed", str(job.seed + run.seed),

@@ -332,6 +332,10 @@ def parse_args(argv=None):
                    help="dynamic sampling (DAPO): draw up to this many batches of prompts per step and train only on "
                         "groups whose rewards differ (1: off)")
     p.add_argument("--max-new-tokens", type=int, default=None, help="cap on generated tokens (default: the context)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="the budget the run is judged within (its validation's val_acc_within_budget; default: "
+                        "--max-new-tokens). Rollouts may run longer than it: expert iteration then keeps the "
+                        "shortest verified sample of a search that does not fit yet")
     p.add_argument("--micro-batch", type=int, default=None,
                    help="rollouts per forward/backward in the update, gradients accumulated (default: all at once; "
                         "lower it when long rollouts do not fit the GPU's memory)")
@@ -365,6 +369,10 @@ def parse_args(argv=None):
         p.error("--format-reward must lie in [0, 1]")
     if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
         p.error("--gamma must lie in (0, 1]")
+    if args.budget is None:
+        args.budget = args.max_new_tokens
+    elif args.budget <= 0:
+        p.error("--budget must be positive")
     return args
 
 
@@ -433,8 +441,8 @@ def train(args):
         res = summarize(rows, ks)
         row = {"step": step, "val_acc": res["greedy_acc"], "val_legal_step_rate": res["legal_step_rate"],
                "val_tokens": res["mean_tokens"], **{f"pass@{k}": v["mean"] for k, v in res.get("pass_at_k", {}).items()}}
-        if args.max_new_tokens:  # evaluation decodes unbounded; within the budget is read off the lengths
-            row["val_acc_within_budget"] = statistics.fmean(budget.greedy_within(rows, args.max_new_tokens))
+        if args.budget:  # evaluation decodes unbounded; within the budget is read off the lengths
+            row["val_acc_within_budget"] = statistics.fmean(budget.greedy_within(rows, args.budget))
         log(row)
         return row
 

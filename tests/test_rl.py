@@ -272,3 +272,22 @@ def test_a_step_counts_every_decoded_token_and_the_tokens_it_back_propagated(mon
                              torch.Generator().manual_seed(0))
     assert len(decoded) == 16 and stats["gen_tokens"] == sum(decoded)  # two rounds of 2 prompts x 4
     assert stats["rl_tokens"] == 2 * int(masks[0].sum()) > 0
+
+
+def test_a_budgeted_run_rolls_out_to_its_cap_and_is_judged_within_its_budget(monkeypatch, tmp_path):
+    """reproduce's RL stage: the rollouts' cap (--max-new-tokens) is rollout_tokens where the run sets it,
+    else the budget; the budget it is judged within (--budget) is always the run's budget; and train_rl
+    alone judges within its cap."""
+    import presets
+    import reproduce
+    seen = []
+    monkeypatch.setattr(reproduce, "competence", lambda *a: 0.5)  # at the edge of competence: RL runs
+    monkeypatch.setattr(train_rl, "train", seen.append)
+    job = reproduce.Job("maze", presets.PRESETS["cpu"]["maze"], str(tmp_path), 0, [])
+    for run, cap in ((presets.RLRun("a", "sft_dfs", "expert-iteration", budget=32, rollout_tokens=48), 48),
+                     (presets.RLRun("b", "sft_dfs", budget=32), 32)):
+        reproduce.run_rl(job, run)
+        assert (seen[-1].max_new_tokens, seen[-1].budget) == (cap, 32)
+    base = ["--init", "x.pt", "--problems", "p.jsonl", "--out", str(tmp_path)]
+    assert train_rl.parse_args(base + ["--max-new-tokens", "40"]).budget == 40
+    assert train_rl.parse_args(base).budget is None
