@@ -173,9 +173,12 @@ class Pipeline:
 
     def _eta(self, jobs, done, spent, started=None):
         """The plan's makespan of what is left, scaled by how the finished stages' times compared with
-        their estimates (a machine slower than planned stays slower)."""
+        their estimates (a machine slower than planned stays slower). The pace starts from the plan's,
+        as if a tenth of the plan had already run to it: a short first stage (the main job's 16 s of
+        data against 12 planned) said 1.4x and swung the ETA from 31 to 43 minutes; now it moves it by 1 %."""
         est = sum(s.estimate for s in self.stages if s.name in spent)
-        pace = sum(spent.values()) / est if est else 1.0
+        prior = 0.1 * sum(s.estimate for s in self.stages)
+        pace = (sum(spent.values()) + prior) / (est + prior) if est + prior else 1.0
         return self.makespan(jobs, done, started) * pace
 
     def _run_parallel(self, jobs, t0):

@@ -57,8 +57,8 @@ def test_cpu_seeds_has_three_seeds_of_each_headline_model_and_their_rl():
 
 
 def test_the_matched_solution_run_trains_about_the_trace_models_tokens():
-    """Its steps are chosen from the published run's tokens per step; within 1 % of the DFS model's."""
-    models = json.load(open(os.path.join(ROOT, "docs", "cpu", "results.json")))["tasks"]["maze"]["models"]
+    """Its steps are chosen from the tokens per step of the run it matches (docs/cpu-seeds); within 1 % of its DFS model's."""
+    models = json.load(open(os.path.join(ROOT, "docs", "cpu-seeds", "results.json")))["tasks"]["maze"]["models"]
     per_step = lambda m: models[m]["curve"][-1]["trained_tokens"] / models[m]["curve"][-1]["step"]
     matched = next(r for r in PRESETS["cpu-seeds"]["maze"].sft if r.name == "sft_solution_matched")
     dfs_tokens = models["sft_dfs"]["curve"][-1]["trained_tokens"]

@@ -82,3 +82,14 @@ def test_the_plan_is_the_sum_on_one_worker_and_the_critical_path_on_enough():
         assert pipe.makespan(2) == pipe.makespan(3) == critical_path(spec)
         assert pipe.makespan(2, done={"data"}) == critical_path(spec) - secs[0]
         assert pipe.makespan(2, started={"data": 1}) == critical_path(spec) - 1
+
+
+def test_the_eta_trusts_the_finished_stages_pace_as_far_as_the_plan_they_cover():
+    """A tiny first stage run 1.4x slow barely moves the ETA; half the plan run 1.4x slow moves it most
+    of the way; stages run as planned leave the plan as it is."""
+    pipe = Pipeline("unused")
+    for name, s, after in [("data", 10, ()), ("a", 500, ("data",)), ("b", 500, ("a",))]:
+        pipe.add(name, s, {}, None, "", after=after)
+    assert pipe._eta(1, {"data"}, {"data": 14}) == pytest.approx(1000 * (14 + 101) / (10 + 101))  # x1.04, not x1.4
+    assert pipe._eta(1, {"data", "a"}, {"data": 14, "a": 700}) == pytest.approx(500 * (714 + 101) / (510 + 101))
+    assert pipe._eta(1, {"data"}, {"data": 10}) == pytest.approx(1000)
