@@ -335,9 +335,11 @@ def plan(task, preset, shape, dev, seed=0, sample=None):
         # dynamic sampling draws until a batch's worth of groups with signal is kept: about two batches
         # when half of them carry none (measured on the CPU maze run: 2.25 of 3)
         secs, tokens, flops = (x * min(run.rounds, 2.25) for x in decode(rows, steps, rows))
-        update = rows * steps * (train_per_token(steps) + 2 * 2 * params)  # + the old and reference log-probs
-        if run.algo == "expert-iteration":  # it fine-tunes on one kept sample per prompt at most, and no more
-            update = preset.rl_prompts * steps * train_per_token(steps)  # (in the main job it was 3x over)
+        # a policy-gradient step back-propagates every rollout, after the old and reference log-probs;
+        # expert iteration fine-tunes on one kept sample per prompt at most (counted as every rollout,
+        # the main job's plan was 3x over)
+        update = preset.rl_prompts * steps * train_per_token(steps) if run.algo == "expert-iteration" else \
+            rows * steps * (train_per_token(steps) + 2 * 2 * params)
         evals = decode(4 * preset.n_val * 5, steps, 64)[0]
         micro = preset.rl_micro_batch or rows
         peak = training_bytes(micro, steps, n_layer, n_embd, vocab_size) + rows * n_layer * 2 * steps * n_embd * 4

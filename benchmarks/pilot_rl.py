@@ -22,6 +22,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import budget  # noqa: E402
 import evaluate  # noqa: E402
 import presets  # noqa: E402
 import reproduce  # noqa: E402
@@ -40,16 +41,17 @@ PILOTS = {"ei32": (None, ["--max-new-tokens", "32"]),
           "ei48_400": (None, ["--max-new-tokens", "48", "--steps", "400", "--eval-every", "100"])}
 
 
-def summary(rows, budget):
-    """Needs-search greedy accuracy (and direct), pass@n, legal-step rate, backtracks and tokens per
-    solved maze, from evaluate's per-problem records."""
-    ns = [r for r in rows if r["needs_search"]]
-    return {"needs": statistics.fmean(r["greedy"] for r in ns),
-            "direct": statistics.fmean(r["greedy"] for r in rows if not r["needs_search"]),
-            "pass": statistics.fmean(r["c"] > 0 for r in ns),
-            "legal": sum(r["legal_steps"] for r in ns) / max(1, sum(r["steps"] for r in ns)),
-            "backtracks": statistics.fmean(r["backtracks"] for r in ns),
-            "tokens": statistics.fmean([r["tokens"] for r in ns if r["greedy"]] or [0]), "budget": budget}
+def summary(rows):
+    """One row of the table from evaluate's per-problem records: greedy accuracy on needs-search and
+    direct mazes (evaluate.by_stratum), pass@8 and, on the needs-search mazes, the legal-step rate and
+    backtracks (budget.still_searching), and the mean length of the outputs that solved one."""
+    strata = evaluate.by_stratum(rows, ks=(8,))
+    needs = [r for r in rows if r["needs_search"]]
+    searching = budget.still_searching(needs)
+    return {"needs": strata["needs_search"]["greedy_acc"], "direct": strata["direct"]["greedy_acc"],
+            "pass": strata["needs_search"]["pass_at_k"]["8"]["mean"], "legal": searching["legal_step_rate"],
+            "backtracks": searching["backtracks"],
+            "tokens": statistics.fmean([r["tokens"] for r in needs if r["greedy"]] or [0])}
 
 
 def main(argv=None):
@@ -85,12 +87,12 @@ def main(argv=None):
         table[name] = ckpt
     print(f"{'pilot':12} {'B':>4} {'needs':>6} {'direct':>6} {'pass@8':>6} {'legal':>6} {'backtr':>6} {'tok/solved':>10}")
     for name, ckpt in table.items():
-        for budget in (32, None):
-            res = evaluate.main(["--ckpt", ckpt, "--problems", pilot.p("data", "test.jsonl"), "--n", "8", "--algos", "",
-                                 "--threads", str(args.threads), "--out", d(f"{name}_{budget or 'inf'}.json"),
-                                 *(["--max-new-tokens", str(budget)] if budget else [])])
-            s = summary(res["per_problem"], budget)
-            print(f"{name:12} {budget or 'inf':>4} {s['needs']:6.3f} {s['direct']:6.3f} {s['pass']:6.3f} {s['legal']:6.3f} "
+        for cap in (32, None):
+            res = evaluate.main(["--ckpt", ckpt, "--problems", pilot.p("data", "test.jsonl"), "--n", "8", "--k", "1,8", "--algos", "",
+                                 "--threads", str(args.threads), "--out", d(f"{name}_{cap or 'inf'}.json"),
+                                 *(["--max-new-tokens", str(cap)] if cap else [])])
+            s = summary(res["per_problem"])
+            print(f"{name:12} {cap or 'inf':>4} {s['needs']:6.3f} {s['direct']:6.3f} {s['pass']:6.3f} {s['legal']:6.3f} "
                   f"{s['backtracks']:6.2f} {s['tokens']:10.1f}")
 
 
