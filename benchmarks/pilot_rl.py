@@ -30,15 +30,23 @@ import train_rl  # noqa: E402
 from tasks import get_task  # noqa: E402
 
 EI = ["--algo", "expert-iteration", "--legal-trace", "--budget", "32"]
+# GRPO sees the guesses that failed, which expert iteration never does; lr 1e-4 as in the first round
+GRPO = ["--algo", "grpo", "--legal-trace", "--budget", "32", "--lr", "1e-4"]
 # name: (the run it continues, or None for --init; train_rl flags)
-PILOTS = {"ei32": (None, ["--max-new-tokens", "32"]),
-          "ei32_g16": (None, ["--max-new-tokens", "32", "--group", "16"]),
-          "ei32_lr1e4": (None, ["--max-new-tokens", "32", "--lr", "1e-4"]),
-          "ei48": (None, ["--max-new-tokens", "48"]),
-          "ei48_t12": (None, ["--max-new-tokens", "48", "--temperature", "1.2"]),
-          "ei64": (None, ["--max-new-tokens", "64"]),
-          "ei48_32": ("ei48", ["--max-new-tokens", "32"]),
-          "ei48_400": (None, ["--max-new-tokens", "48", "--steps", "400", "--eval-every", "100"])}
+PILOTS = {"ei32": (None, [*EI, "--max-new-tokens", "32"]),
+          "ei32_g16": (None, [*EI, "--max-new-tokens", "32", "--group", "16"]),
+          "ei32_lr1e4": (None, [*EI, "--max-new-tokens", "32", "--lr", "1e-4"]),
+          "ei48": (None, [*EI, "--max-new-tokens", "48"]),
+          "ei48_t12": (None, [*EI, "--max-new-tokens", "48", "--temperature", "1.2"]),
+          "ei64": (None, [*EI, "--max-new-tokens", "64"]),
+          "ei48_32": ("ei48", [*EI, "--max-new-tokens", "32"]),
+          "ei48_400": (None, [*EI, "--max-new-tokens", "48", "--steps", "400", "--eval-every", "100"]),
+          # the third round: a policy gradient, held to the start by a KL term
+          "grpo32_kl": (None, [*GRPO, "--max-new-tokens", "32", "--kl", "0.05", "--dynamic-rounds", "3"]),
+          "grpo64_g98": (None, [*GRPO, "--max-new-tokens", "64", "--gamma", "0.98"]),
+          "grpo64_g98_kl": (None, [*GRPO, "--max-new-tokens", "64", "--gamma", "0.98", "--kl", "0.05"]),
+          "ei64_grpo": ("ei64", [*GRPO, "--max-new-tokens", "64", "--gamma", "0.98", "--kl", "0.05",
+                                 "--steps", "100"])}
 
 
 def summary(rows):
@@ -83,7 +91,7 @@ def main(argv=None):
         ckpt = d(name, "ckpt.pt")
         if not os.path.exists(ckpt):
             init = d(after, "ckpt.pt") if after else args.init
-            train_rl.train(train_rl.parse_args(["--init", init, "--out", d(name), *common, *EI, *flags]))
+            train_rl.train(train_rl.parse_args(["--init", init, "--out", d(name), *common, *flags]))
         table[name] = ckpt
     print(f"{'pilot':12} {'B':>4} {'needs':>6} {'direct':>6} {'pass@8':>6} {'legal':>6} {'backtr':>6} {'tok/solved':>10}")
     for name, ckpt in table.items():
