@@ -70,7 +70,8 @@ def test_the_docs_give_every_grading_command():
 
 def test_the_student_copy_fails_every_grading_command(tmp_path):
     changed = course.make_copy(str(tmp_path / "all"))
-    assert sorted(changed) == ["linearize.py", "model.py", "search.py", os.path.join("tasks", "puzzle.py"), "train_rl.py"]
+    assert sorted(changed) == ["linearize.py", "model.py", "rl_objective.py", "search.py", os.path.join("tasks", "puzzle.py"),
+                               "train_rl.py"]
     assert not os.path.exists(tmp_path / "all" / "runs")
     for name, (_, command) in course.ASSIGNMENTS.items():  # one copy per assignment, as a student gets it
         dest = tmp_path / name

@@ -1,6 +1,6 @@
 """
 Adversarial model output. A model in RL writes whatever earns reward, so everything that reads its
-text -- linearize.parse, the tasks' verify, train_rl.reward -- is fed random and mutated traces here
+text -- linearize.parse, the tasks' verify, rl_objective.reward -- is fed random and mutated traces here
 (truncated, repeated, out-of-range and huge numbers, wrong arity, unicode, empty) for both tasks.
 Required: nothing raises, every reward lies in [0, 1], and nothing is ever marked correct unless an
 independent judge, written here from the rules and reading the raw tokens itself, agrees.
@@ -17,7 +17,7 @@ import pytest
 
 import linearize
 import search
-import train_rl
+import rl_objective
 from tasks import get_task
 from tasks.countdown import Countdown
 from tasks.countdown import verify as countdown_verify
@@ -249,7 +249,7 @@ def run_fuzz(task_name, n_per_task, seed):
             toks = text.split() if isinstance(text, str) else text
             fr = rng.choice([0.0, 0.1, 0.5, 1.0])
             gamma = rng.choice([None, 1.0, 0.999, 0.5, 1e-9])
-            r = train_rl.reward(task, toks, format_reward=fr, gamma=gamma)
+            r = rl_objective.reward(task, toks, format_reward=fr, gamma=gamma)
             assert 0.0 <= r <= 1.0
             if ref:
                 assert r == (1.0 if gamma is None else gamma ** len(toks))

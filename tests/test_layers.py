@@ -8,7 +8,7 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = ["files", "tasks", "model", "distributed", "runlog", "linearize", "search", "checkpoint", "evaluate",
-          "budget", "sizes", "presets", "formats", "train_sft", "train_rl", "plots", "results", "summary", "report", "preflight",
+          "budget", "sizes", "presets", "formats", "rl_objective", "train_sft", "train_rl", "plots", "results", "summary", "report", "preflight",
           "stages", "reproduce"]
 TRAINERS = {"train_sft", "train_rl"}
 

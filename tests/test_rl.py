@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import linearize
+import rl_objective
 import train_rl
 from model import GPT, GPTConfig
 from tasks.countdown import Countdown
@@ -13,19 +14,19 @@ from tasks.maze import Maze
 
 def test_group_mean_and_rloo_baselines():
     r = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0])  # two groups of three
-    assert torch.allclose(train_rl.advantages(r, 3, "reinforce"),
+    assert torch.allclose(rl_objective.advantages(r, 3, "reinforce"),
                           torch.tensor([2 / 3, -1 / 3, -1 / 3, 0, 0, 0]))
     # leave-one-out: sample 0's baseline is the mean of samples 1 and 2, i.e. 0
-    assert torch.allclose(train_rl.advantages(r, 3, "reinforce", rloo=True),
+    assert torch.allclose(rl_objective.advantages(r, 3, "reinforce", rloo=True),
                           torch.tensor([1.0, -0.5, -0.5, 0, 0, 0]))
 
 
 def test_grpo_advantages_with_and_without_std():
     r = torch.tensor([1.0, 0.0, 0.0, 0.0])
     mean, std = 0.25, (0.75 ** 2 / 4 + 3 * 0.25 ** 2 / 4) ** 0.5
-    assert torch.allclose(train_rl.advantages(r, 4, "grpo"), (r - mean) / (std + 1e-6))
-    assert torch.allclose(train_rl.advantages(r, 4, "grpo", use_std=False), r - mean)
-    assert torch.equal(train_rl.advantages(torch.ones(4), 4, "grpo"), torch.zeros(4))  # all equal: no signal
+    assert torch.allclose(rl_objective.advantages(r, 4, "grpo"), (r - mean) / (std + 1e-6))
+    assert torch.allclose(rl_objective.advantages(r, 4, "grpo", use_std=False), r - mean)
+    assert torch.equal(rl_objective.advantages(torch.ones(4), 4, "grpo"), torch.zeros(4))  # all equal: no signal
 
 
 def test_clipped_objective_by_hand():
@@ -33,21 +34,21 @@ def test_clipped_objective_by_hand():
     old = torch.log(torch.tensor([[0.5, 1 / 1.5]]))  # ratios 2.0 and 1.5
     mask = torch.tensor([[True, True]])
     # positive advantage: each ratio is clipped to 1.2, so the loss is -1.2 * A on both tokens
-    assert train_rl.policy_loss(logp, old, torch.tensor([1.0]), mask).item() == pytest.approx(-1.2)
+    assert rl_objective.policy_loss(logp, old, torch.tensor([1.0]), mask).item() == pytest.approx(-1.2)
     # negative advantage: min(ratio*A, clip*A) keeps the unclipped, more pessimistic term
-    assert train_rl.policy_loss(logp, old, torch.tensor([-1.0]), mask).item() == pytest.approx((2.0 + 1.5) / 2)
+    assert rl_objective.policy_loss(logp, old, torch.tensor([-1.0]), mask).item() == pytest.approx((2.0 + 1.5) / 2)
     # token vs sequence normalization differ when lengths differ
     logp2, old2 = torch.zeros(2, 3), torch.zeros(2, 3)
     mask2 = torch.tensor([[1, 1, 1], [1, 0, 0]], dtype=torch.bool)
     adv = torch.tensor([1.0, -1.0])
-    assert train_rl.policy_loss(logp2, old2, adv, mask2, norm="token").item() == pytest.approx((-3 + 1) / 4)
-    assert train_rl.policy_loss(logp2, old2, adv, mask2, norm="sequence").item() == pytest.approx(0.0)
+    assert rl_objective.policy_loss(logp2, old2, adv, mask2, norm="token").item() == pytest.approx((-3 + 1) / 4)
+    assert rl_objective.policy_loss(logp2, old2, adv, mask2, norm="sequence").item() == pytest.approx(0.0)
 
 
 def test_kl_is_zero_when_policy_equals_reference():
     logp = torch.log_softmax(torch.randn(3, 5), -1)
-    assert torch.equal(train_rl.kl_k3(logp, logp), torch.zeros(3, 5))
-    assert (train_rl.kl_k3(logp, logp.roll(1, dims=1)) >= 0).all()
+    assert torch.equal(rl_objective.kl_k3(logp, logp), torch.zeros(3, 5))
+    assert (rl_objective.kl_k3(logp, logp.roll(1, dims=1)) >= 0).all()
 
 
 def test_kl_k3_estimates_kl_of_policy_from_reference_not_the_reverse():
@@ -58,7 +59,7 @@ def test_kl_k3_estimates_kl_of_policy_from_reference_not_the_reverse():
     p = logp.exp()
     expected = (p * (logp - logq)).sum()                       # KL(p || q)
     reverse = (logq.exp() * (logq - logp)).sum()               # KL(q || p)
-    estimate = (p * train_rl.kl_k3(logp, logq)).sum()
+    estimate = (p * rl_objective.kl_k3(logp, logq)).sum()
     assert torch.allclose(estimate, expected, atol=1e-5)
     assert not torch.allclose(estimate, reverse, atol=1e-2)
 
@@ -66,20 +67,20 @@ def test_kl_k3_estimates_kl_of_policy_from_reference_not_the_reverse():
 def test_reward_is_strict_and_never_raises():
     task = Countdown({"nums": [4, 6, 9], "target": 15})
     good = "answer 9 + 6 = 15 , 15 * 4 = 60".split()
-    assert train_rl.reward(task, good) == 0.0  # wrong target
+    assert rl_objective.reward(task, good) == 0.0  # wrong target
     right = Countdown({"nums": [4, 6, 9], "target": 60})
-    assert train_rl.reward(right, good) == 1.0
-    assert train_rl.reward(right, good, gamma=0.9) == pytest.approx(0.9 ** len(good))
-    assert train_rl.reward(task, good, format_reward=0.1) == 0.1  # well-formed but wrong
+    assert rl_objective.reward(right, good) == 1.0
+    assert rl_objective.reward(right, good, gamma=0.9) == pytest.approx(0.9 ** len(good))
+    assert rl_objective.reward(task, good, format_reward=0.1) == 0.1  # well-formed but wrong
     for text in (["answer", "correct", "solved", "!"], ["answer"], [], good[:4], ["<eos>"], ["answer", "D9"] * 50,
                  "close 9 6 4 answer 15".split(), ["answer", "9", "+", "6", "=", "15"]):
-        assert train_rl.reward(task, text) == 0.0
+        assert rl_objective.reward(task, text) == 0.0
     rng = random.Random(0)
     vocab = linearize.build_vocab(Maze).itos
     maze = Maze({"grid": ["S.#", "..#", "#.G"]})
     for _ in range(2000):
         junk = [rng.choice(vocab + ["\u00b2", "", "99999999999999", "-1"]) for _ in range(rng.randrange(30))]
-        assert 0.0 <= train_rl.reward(maze, junk, format_reward=0.1) <= 1.0
+        assert 0.0 <= rl_objective.reward(maze, junk, format_reward=0.1) <= 1.0
 
 
 VOCAB = linearize.Vocab([linearize.PAD, linearize.BOS, linearize.EOS, linearize.SEP, "a", "b", "c", "d"])
@@ -140,7 +141,7 @@ def test_expert_iteration_fine_tunes_on_each_prompts_shortest_correct_sample_onl
 
 
 def test_sequences_mark_only_the_completion():
-    x, y, mask = train_rl.sequences([[1, 5, 3], [1, 3]], [[6, 7, 2], [6, 2]], pad_id=0)
+    x, y, mask = rl_objective.sequences([[1, 5, 3], [1, 3]], [[6, 7, 2], [6, 2]], pad_id=0)
     assert x.tolist() == [[1, 5, 3, 6, 7], [1, 3, 6, 2, 0]]
     assert y.tolist() == [[5, 3, 6, 7, 2], [3, 6, 2, 0, 0]]
     assert mask.tolist() == [[False, False, True, True, True], [False, True, True, False, False]]
@@ -201,7 +202,7 @@ def test_dynamic_sampling_never_trains_on_a_group_of_equal_rewards(monkeypatch):
     update must see only the groups of prompts 1 and 3, and stop drawing once it has two."""
     model = _toy()
     seen = []
-    real = train_rl.sequences
+    real = rl_objective.sequences
     monkeypatch.setattr(train_rl, "sequences", lambda p, c, pad: seen.append(list(p)) or real(p, c, pad))
     prompts = [[VOCAB.bos, VOCAB.stoi[w]] for w in "abcdab"]
     calls = []
@@ -239,17 +240,17 @@ def test_the_tempered_policy_is_the_distribution_sampling_draws_from():
 def test_a_completion_cut_off_by_its_budget_earns_nothing():
     right = Countdown({"nums": [4, 6, 9], "target": 60})
     good = "answer 9 + 6 = 15 , 15 * 4 = 60".split()
-    assert train_rl.judge(right, good + [linearize.EOS])[:2] == (1.0, True)
-    assert train_rl.judge(right, good, finished=False, format_reward=0.1)[:2] == (0.0, False)
+    assert rl_objective.judge(right, good + [linearize.EOS])[:2] == (1.0, True)
+    assert rl_objective.judge(right, good, finished=False, format_reward=0.1)[:2] == (0.0, False)
 
 
 def test_a_trace_with_an_illegal_clause_earns_nothing_when_the_trace_must_be_legal():
     maze = Maze({"grid": ["S..", "...", "..G"]})
     jump = "go c2_2 answer c0_0 c0_1 c0_2 c1_2 c2_2 <eos>".split()  # c2_2 is no neighbour of the start
     walk = "go c0_1 go c0_2 go c1_2 go c2_2 answer c0_0 c0_1 c0_2 c1_2 c2_2 <eos>".split()
-    assert train_rl.judge(maze, jump)[:2] == (1.0, True)  # the answer alone is right
-    assert train_rl.judge(maze, jump, legal=True)[:2] == (0.0, False)
-    assert train_rl.judge(maze, walk, legal=True)[:2] == (1.0, True)
+    assert rl_objective.judge(maze, jump)[:2] == (1.0, True)  # the answer alone is right
+    assert rl_objective.judge(maze, jump, legal=True)[:2] == (0.0, False)
+    assert rl_objective.judge(maze, walk, legal=True)[:2] == (1.0, True)
 
 
 def test_a_step_counts_every_decoded_token_and_the_tokens_it_back_propagated(monkeypatch):
@@ -258,7 +259,7 @@ def test_a_step_counts_every_decoded_token_and_the_tokens_it_back_propagated(mon
     once per pass."""
     model = _toy()
     masks = []
-    real = train_rl.sequences
+    real = rl_objective.sequences
     monkeypatch.setattr(train_rl, "sequences", lambda p, c, pad: (lambda out: masks.append(out[2]) or out)(real(p, c, pad)))
     decoded = []
 

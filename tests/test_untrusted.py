@@ -16,6 +16,7 @@ import evaluate
 import checkpoint
 import linearize
 import search
+import rl_objective
 import train_rl
 import train_sft
 from tasks import get_task
@@ -205,7 +206,7 @@ def test_an_unsolvable_problem_is_searched_and_reported_unsolved(tmp_path):
         assert row["nodes_expanded"] > 0 and ok["solved"]
     task = Countdown({"nums": [1, 1, 1], "target": 99})
     for claim in ("answer 1 + 1 = 2 , 2 + 1 = 3", "answer 1 + 1 = 2 , 2 + 1 = 99", "answer 99", "fail"):
-        assert train_rl.reward(task, claim.split(), format_reward=0.1) < 1.0
+        assert rl_objective.reward(task, claim.split(), format_reward=0.1) < 1.0
         assert not linearize.parse(task, claim).correct
 
 

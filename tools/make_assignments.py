@@ -33,7 +33,7 @@ ASSIGNMENTS = {
     "astar": ("search.astar", "python -m pytest tests/test_search.py tests/test_linearize.py "
                               "-k 'astar or countdown_solvers or budget or exact_maze'"),
     "kv-cache": ("model.KVCache.update and .keep", "python -m pytest tests/test_model.py"),
-    "grpo": ("train_rl.advantages, kl_k3, policy_loss", "python -m pytest tests/test_rl.py -k 'not expert'"),
+    "grpo": ("rl_objective.advantages, kl_k3, policy_loss", "python -m pytest tests/test_rl.py -k 'not expert'"),
     "expert-iteration": ("train_rl.expert_iteration_step", "python -m pytest tests/test_rl.py -k expert"),
     "parse": ("linearize.parse", "python -m pytest tests/test_linearize.py tests/test_fuzz.py tests/test_registry.py "
                                  "-k 'parse or fuzz or round_trips or verify'"),
