@@ -24,7 +24,10 @@ Then stage 3's question, asked of an RL model and its supervised start on the sa
   samples of B tokens, any symbolic search within B, solution-only with best of B tokens;
 - left: generated tokens per solved problem against its start and against the symbolic teacher;
 - still searching: its legal-step rate, backtracks per problem, and states entered against the
-  teacher's on the same problems. An RL model that stopped writing a search says so here.
+  teacher's on the same problems. An RL model that stopped writing a search says so here;
+- the ceilings: what a model that writes the search but never backs up would reach (its walk is the
+  shortest trace of the format), so that "up" and "within B" are read against the most any model
+  that still searches could do, not against 1.
 """
 import statistics
 
@@ -32,7 +35,7 @@ import numpy as np
 
 import linearize
 from evaluate import SYMBOLIC, STRATA, bootstrap_ci, pass_at_k, paired_bootstrap
-from search import ALGOS, run_search
+from search import ALGOS, Node, SearchResult, run_search
 
 
 def greedy_within(rows, budget):
@@ -103,21 +106,62 @@ def symbolic_table(rows, budgets):
     return out
 
 
-def up(rl_rows, start_rows, solution_rows, budget, k):
-    """Problems the RL model solves greedily within `budget` that none of these solve: its start with
-    k samples of `budget` tokens (any of its first k correct), any symbolic search within the budget,
-    and solution-only sampling one answer after another within the budget (in the order drawn). The
-    count, its share with a bootstrap CI, and each rival's own count; None where a rival is missing."""
-    sym = symbolic_within(rl_rows, budget)
+def rivals(start_rows, solution_rows, budget, k, sym_rows=None):
+    """Per problem: 1 if a rival of the RL model solves it within `budget`: its start with k samples of
+    `budget` tokens (any of its first k correct), any symbolic search whose trace fits, or solution-only
+    sampling one answer after another within the budget (in the order drawn). None where a rival's
+    records are missing (nothing to compare with). The symbolic searches are read from `sym_rows`
+    (default: the start's records; every model's records carry the same ones)."""
+    sym = symbolic_within(sym_rows if sym_rows is not None else start_rows or [], budget)
     if not sym or start_rows is None or solution_rows is None:
         return None
-    mine = greedy_within(rl_rows, budget)
     start = [int(any(c and n <= budget for c, n in list(zip(r["sample_correct"], r["sample_lens"]))[:k])) for r in start_rows]
     solution = [int(bool(_first_within(r, budget))) for r in solution_rows]
-    alone = [int(m and not (s or y or z)) for m, s, y, z in zip(mine, start, sym["any"], solution)]
+    return {"start": start, "symbolic": sym["any"], "solution": solution,
+            "any": [int(s or y or z) for s, y, z in zip(start, sym["any"], solution)]}
+
+
+def up(rl_rows, start_rows, solution_rows, budget, k):
+    """Problems the RL model solves greedily within `budget` that none of its rivals solve (`rivals`).
+    The count, its share with a bootstrap CI, and each rival's own count; None where a rival is missing."""
+    rival = rivals(start_rows, solution_rows, budget, k, sym_rows=rl_rows)
+    if rival is None:
+        return None
+    alone = [int(m and not r) for m, r in zip(greedy_within(rl_rows, budget), rival["any"])]
     return {"budget": budget, "k": k, "n": len(alone), "count": sum(alone), "share": _mean_ci(alone),
-            "rl_solved": sum(mine), "start_solved": sum(start), "symbolic_solved": sum(sym["any"]),
-            "solution_solved": sum(solution)}
+            "rl_solved": sum(greedy_within(rl_rows, budget)), "start_solved": sum(rival["start"]),
+            "symbolic_solved": sum(rival["symbolic"]), "solution_solved": sum(rival["solution"])}
+
+
+def walk_tokens(task, costs=True):
+    """Generated tokens of the shortest trace a searching model can write for this problem: depth-first
+    straight along a shortest solution (breadth-first finds one), never backing up, then the answer and
+    the end token. None if the problem has no solution. Written by linearize itself, so it is the
+    training format's own cost (a maze: 3 tokens per cell of the path)."""
+    found = run_search(task, "bfs")
+    if not found.solved:
+        return None
+    node, events = Node(task.start(), h=task.heuristic(task.start())), []
+    for move in found.moves:
+        state = task.apply(node.state, move)
+        node = Node(state, node, move, node.g + 1, task.heuristic(state))
+        events.append(("go", node))
+    walk = SearchResult(True, found.moves, len(events), events)
+    return len(linearize.linearize(task, walk, "dfs", answer=task.answer(found.moves), costs=costs)) + 1
+
+
+def ceilings(walks, start_rows, solution_rows, budget, k):
+    """What a model that writes the search but never backs up would reach, the best any RL model of this
+    format can do: its accuracy within `budget` (its walk fits), its up (the walk fits and no rival
+    solves it) and its left unbounded (tokens per solved problem, all solved, against the start's).
+    `walks`: walk_tokens per problem, aligned with the rows."""
+    fits = [int(w is not None and w <= budget) for w in walks]
+    rival = rivals(start_rows, solution_rows, budget, k)
+    start = tokens_per_solved(start_rows)
+    solved = [w for w in walks if w is not None]
+    return {"within": statistics.fmean(fits) if fits else None,
+            "up": statistics.fmean(int(f and not r) for f, r in zip(fits, rival["any"])) if rival and fits else None,
+            "left_unbounded": statistics.fmean(solved) / start - 1 if solved and start else None}
 
 
 def _first_within(r, budget):
@@ -170,10 +214,11 @@ def symbolic_tokens_per_solved(rows, algo, budget=None):
     return spent / solved if solved and spent != float("inf") else None
 
 
-def rl_answer(rl_rows, start_rows, solution_rows, budget, k, teacher="dfs"):
+def rl_answer(rl_rows, start_rows, solution_rows, budget, k, teacher="dfs", walks=None):
     """Stage 3's answer for one RL run, per stratum: accuracy within the budget and unbounded against
     its supervised start (paired CIs), up, left (against the start and the symbolic teacher, within
-    the budget and unbounded), and whether it still searches (against its start)."""
+    the budget and unbounded), whether it still searches (against its start), and, given `walks`
+    (walk_tokens per problem), the ceilings a search that never backs up would reach."""
     out = {"budget": budget, "k": k}
     for name, keep in STRATA.items():
         idx = [i for i, r in enumerate(rl_rows) if keep(r)]
@@ -188,6 +233,8 @@ def rl_answer(rl_rows, start_rows, solution_rows, budget, k, teacher="dfs"):
             "teacher_tokens_per_solved": {"within": symbolic_tokens_per_solved(rl, teacher, budget),
                                           "unbounded": symbolic_tokens_per_solved(rl, teacher)},
             "still_searching": {"rl": still_searching(rl, teacher), "start": still_searching(start, teacher)}}
+        if walks is not None:
+            out[name]["ceilings"] = ceilings([walks[i] for i in idx], start, solution, budget, k)
     return out
 
 

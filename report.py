@@ -267,7 +267,17 @@ def rl_budget_table(sec, stratum="needs_search"):
                     f"solution-only sampling within B tokens ({up['solution_solved']}): **{up['count']} of {up['n']}**, "
                     f"{_ci(up['share']['mean'], up['share']['ci'])}. Teacher (symbolic DFS) tokens per solved problem: "
                     f"{_num(a['teacher_tokens_per_solved']['within'])} within B, {_num(a['teacher_tokens_per_solved']['unbounded'])} unbounded.", ""]
+        if a.get("ceilings"):
+            c = a["ceilings"]
+            out += [f"The ceilings of this format: a model that writes the search but never backs up (depth-first "
+                    f"straight along a shortest path, then the answer) would solve {_rate(c['within'])} within B, "
+                    f"{_rate(c['up'])} up (its walk fits and no rival solves the problem) and spend "
+                    f"{_pct(c['left_unbounded'])} tokens per solved problem unbounded against {e['init']}.", ""]
     return out
+
+
+def _pct(x):
+    return "–" if x is None else f"{100 * x:+.1f} %"
 
 
 def size_table(sec):

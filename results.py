@@ -223,9 +223,10 @@ def task_results(d, preset):
                 entry["sizes_vs_solution"] = sizes.versus(mine, json.load(open(solution)))
         if isinstance(run, RLRun) and run.budget and os.path.exists(p("eval", f"{run.init}.json")):
             solution = p("eval", "sft_solution.json")
+            walks = [budget.walk_tokens(task_cls(r["problem"]), costs="--no-costs" not in preset.trace_flags) for r in rows]
             entry["answer"] = budget.rl_answer(rows, json.load(open(p("eval", f"{run.init}.json")))["per_problem"],
                                                json.load(open(solution))["per_problem"] if os.path.exists(solution) else None,
-                                               run.budget, preset.samples)
+                                               run.budget, preset.samples, walks=walks)
         if isinstance(run, RLRun):  # RL also decodes: 2 FLOPs per parameter and generated token
             entry["generated_tokens"] = rl_sum("gen_tokens")
         if entry["trained_tokens"] is not None:  # 6 FLOPs per parameter and token (forward and backward)

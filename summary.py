@@ -198,7 +198,9 @@ def summary(sec):
                    f"unbounded: {a['unbounded']['b']:.3f} → {a['unbounded']['a']:.3f} "
                    f"({_verdict(_as_compare(a['unbounded']), 'better', 'worse')}); tokens per solved problem within B "
                    f"{_num(lw['b'])} → {_num(lw['a'])}" + (f" ({100 * lw['change']:+.0f} %)" if lw['change'] is not None else "")
-                   + (f"; solved by it alone within B: {up['count']} of {up['n']}" if up else "") + ".")
+                   + (f"; solved by it alone within B: {up['count']} of {up['n']}" if up else "")
+                   + (f" (a search that never backs up: at most {round(a['ceilings']['up'] * up['n'])}; within B at most "
+                      f"{a['ceilings']['within']:.3f})" if up and a.get("ceilings") and a["ceilings"]["up"] is not None else "") + ".")
     n_seeds = max([len(t["seeds"]) for t in (sec.res.get("seeds") or {}).get("models", {}).values()], default=1)
     seeds = "One training seed per model" if n_seeds == 1 else f"{n_seeds} training seeds for the headline models"
     out.append(f"\n**What it does not show.** {seeds}, {sec.res['test_problems']['needs_search']} + "

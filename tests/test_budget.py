@@ -12,6 +12,7 @@ import budget
 import evaluate
 import linearize
 from tasks import get_task
+from tasks.maze import shortest_path_length
 
 Maze = get_task("maze")
 WALK = "go c0_1 go c0_2 go c1_2 go c2_2 answer c0_0 c0_1 c0_2 c1_2 c2_2".split()
@@ -101,3 +102,27 @@ def test_tokens_per_solved_problem_and_left_by_hand():
     assert budget.tokens_per_solved(b, budget=32) == (20 + 32 + 32) / 1
     got = budget.left(a, b)
     assert got["change"] == pytest.approx(45 / 40 - 1) and got["ci"][0] <= got["change"] <= got["ci"][1]
+
+
+def test_the_walk_is_the_shortest_trace_a_search_can_write():
+    maze = Maze({"grid": ["S..", "...", "..G"]})
+    assert budget.walk_tokens(maze, costs=False) == len(WALK) + 1  # the hand-written walk and its end token
+    rng = random.Random(5)
+    for problem in Maze.generate(30, rng, height=5, width=5):  # 3 tokens per cell: `go c` per step, then the answer
+        cells = shortest_path_length(problem)
+        assert budget.walk_tokens(Maze(problem), costs=False) == 3 * cells
+        assert budget.walk_tokens(Maze(problem), costs=True) > 3 * cells  # each `go` then carries `h H`
+    assert budget.walk_tokens(Maze({"grid": ["S#", "#G"]}), costs=False) is None
+
+
+def test_the_ceilings_by_hand():
+    walks = [12, 30, 45, None]  # budget 32: the first two walks fit
+    start = [{"greedy": 1, "tokens": 40, "n": 1, "sample_correct": [1], "sample_lens": [20], "sym_tokens": {"dfs": None}},
+             {"greedy": 1, "tokens": 60, "n": 1, "sample_correct": [0], "sample_lens": [20], "sym_tokens": {"dfs": None}},
+             {"greedy": 0, "tokens": 50, "n": 1, "sample_correct": [0], "sample_lens": [20], "sym_tokens": {"dfs": 90}},
+             {"greedy": 0, "tokens": 50, "n": 1, "sample_correct": [0], "sample_lens": [20], "sym_tokens": {"dfs": None}}]
+    solution = [{"n": 1, "sample_correct": [0], "sample_lens": [8]}] * 4
+    got = budget.ceilings(walks, start, solution, 32, 1)
+    assert got["within"] == 0.5
+    assert got["up"] == 0.25  # the second: its walk fits, and its start's sample, DFS and solution-only all fail
+    assert got["left_unbounded"] == pytest.approx((12 + 30 + 45) / 3 / ((40 + 60 + 50 + 50) / 2) - 1)
