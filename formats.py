@@ -114,10 +114,12 @@ def format_row(e, rows, dfs_rows, samples):
 
 
 def formats(models, rows, trace, samples):
-    """The format table: every full-data, seed-0 trace model (the data-size copies are the frontier's),
+    """The format table: every seed-0 trace model but the frontier's data-size copies (of solution-only
+    and of the preset's trace model; another format on more data is a row of its own),
     the preset's trace model first; each against it. Empty when the run trains one format."""
+    frontier_copy = lambda data: data.endswith(("_small", "_large")) and base_data(data) in ("solution", trace)
     names = [m for m, e in models.items() if e["kind"] == "trace" and m in rows and not e.get("seed", 0)
-             and not e.get("data", "").endswith(("_small", "_large"))]
+             and not frontier_copy(e.get("data", ""))]
     first = f"sft_{trace}"
     if len(names) < 2 or first not in names:
         return {}

@@ -252,6 +252,16 @@ PRESETS["cpu-seeds"] = {"maze": replace(
 _LONG = PRESETS["cpu-long"]["maze"]
 PRESETS["cpu-frontier"] = {"maze": replace(_LONG, sft=[r for r in _LONG.sft if base_data(r.data) in ("solution", "dfs")])}
 
+# issue 21, second pass: the two Meta-CoT formats that cpu-long's curves put nearest the gate, with
+# what those curves call for, beside the DFS model they are paired against (about 45 minutes here).
+# A* without costs fit its 4,000 mazes (training loss 0.018) while its validation legal-step rate
+# stalled at 0.92-0.94: memorized, not learned, so 4x the mazes at 3,000 steps, not more steps. MCTS
+# in tree order still had loss to lose (0.17, its rollouts' values are noisy) and a validation curve
+# swinging 0.88-0.96 between points as the learning rate fell: 6,000 steps, the schedule stretched.
+PRESETS["cpu-formats"] = {"maze": replace(_LONG, sft=[
+    SFTRun("sft_dfs", "trace", "dfs", 3000), SFTRun("sft_astar_large", "trace", "astar_large", 3000),
+    SFTRun("sft_mcts", "trace", "mcts", 6000)])}
+
 
 def override(preset, assignments):
     """The preset with FIELD=VALUE assignments applied (--set): text fields take the text, lists of flags
