@@ -1,5 +1,5 @@
 """
-The second round of RL pilots behind the main job's expert iteration (issue 19; docs/design.md,
+The second and third rounds of RL pilots behind the main job's expert iteration (issue 19; docs/design.md,
 stage 3): how far past the budget its rollouts should run, and how long it can train before it
 drops the search.
 
