@@ -35,7 +35,7 @@ import numpy as np
 
 import linearize
 from evaluate import SYMBOLIC, STRATA, bootstrap_ci, pass_at_k, paired_bootstrap
-from search import ALGOS, Node, SearchResult, run_search
+from search import ALGOS, SearchResult, child_of, run_search, start_node
 
 
 def greedy_within(rows, budget):
@@ -127,9 +127,10 @@ def up(rl_rows, start_rows, solution_rows, budget, k):
     rival = rivals(start_rows, solution_rows, budget, k, sym_rows=rl_rows)
     if rival is None:
         return None
-    alone = [int(m and not r) for m, r in zip(greedy_within(rl_rows, budget), rival["any"])]
+    mine = greedy_within(rl_rows, budget)
+    alone = [int(m and not r) for m, r in zip(mine, rival["any"])]
     return {"budget": budget, "k": k, "n": len(alone), "count": sum(alone), "share": _mean_ci(alone),
-            "rl_solved": sum(greedy_within(rl_rows, budget)), "start_solved": sum(rival["start"]),
+            "rl_solved": sum(mine), "start_solved": sum(rival["start"]),
             "symbolic_solved": sum(rival["symbolic"]), "solution_solved": sum(rival["solution"])}
 
 
@@ -141,10 +142,9 @@ def walk_tokens(task, costs=True):
     found = run_search(task, "bfs")
     if not found.solved:
         return None
-    node, events = Node(task.start(), h=task.heuristic(task.start())), []
+    node, events = start_node(task), []
     for move in found.moves:
-        state = task.apply(node.state, move)
-        node = Node(state, node, move, node.g + 1, task.heuristic(state))
+        node = child_of(task, node, move)
         events.append(("go", node))
     walk = SearchResult(True, found.moves, len(events), events)
     return len(linearize.linearize(task, walk, "dfs", answer=task.answer(found.moves), costs=costs)) + 1

@@ -79,12 +79,12 @@ def algorithm(default_budget=None, complete=True):
     return register
 
 
-def _child(task, node, move):
+def child_of(task, node, move):
     state = task.apply(node.state, move)
     return Node(state, node, move, node.g + 1, task.heuristic(state))
 
 
-def _root(task):
+def start_node(task):
     return Node(task.start(), h=task.heuristic(task.start()))
 
 
@@ -93,7 +93,7 @@ def bfs(task, budget=None):
     """Breadth-first: expand nodes in the order they were created (a FIFO queue). Like SoS, the goal
     test happens when a child is generated, which is safe here because every move costs the same:
     the first goal generated is still one with the fewest moves."""
-    root = _root(task)
+    root = start_node(task)
     if task.is_goal(root.state):
         return SearchResult(True, [], 0, [])
     frontier, seen, events, expanded, head = [root], {root.state}, [], 0, 0
@@ -103,7 +103,7 @@ def bfs(task, budget=None):
         expanded += 1
         events.append(("close", node))
         for move in task.moves(node.state):
-            child = _child(task, node, move)
+            child = child_of(task, node, move)
             if child.state not in seen:
                 seen.add(child.state)
                 frontier.append(child)
@@ -127,14 +127,14 @@ def _depth_first(task, budget, prune, width, random_order=0.0, seed=0):
     the goal, step into it and stop; otherwise step into each child that is not a dead end, in
     order, and write an explicit `back` when returning from one that failed. Each step into a node
     is one "go" event and counts against the budget; a state is entered once."""
-    root = _root(task)
+    root = start_node(task)
     if task.is_goal(root.state):
         return SearchResult(True, [], 0, [])
     events, seen, visited, rng = [], {root.state}, 0, random.Random(seed)
 
     def visit(node):
         nonlocal visited
-        children = [_child(task, node, m) for m in task.moves(node.state)]
+        children = [child_of(task, node, m) for m in task.moves(node.state)]
         children = [c for c in children if c.state not in seen and (prune is None or c.h <= prune)]
         children.sort(key=lambda c: c.h)  # stable: ties keep the task's move order
         if random_order and rng.random() < random_order:
@@ -174,7 +174,7 @@ def astar(task, budget=None):
     """A*: always expand the open node with the smallest f = g + h. Ties go to the smaller h (the
     node that looks closer to the goal), then to the node created first -- a fixed, documented order,
     so traces are reproducible. With an admissible h (Manhattan distance on mazes) plans are optimal."""
-    root = _root(task)
+    root = start_node(task)
     counter = 0
     heap = [(root.g + root.h, root.h, counter, root)]
     best_g, closed, events, expanded = {root.state: 0}, set(), [], 0
@@ -190,7 +190,7 @@ def astar(task, budget=None):
         if task.is_goal(node.state):
             return SearchResult(True, node.moves(), expanded, events)
         for move in task.moves(node.state):
-            child = _child(task, node, move)
+            child = child_of(task, node, move)
             if child.state in closed or child.g >= best_g.get(child.state, math.inf):
                 continue
             best_g[child.state] = child.g
@@ -232,7 +232,7 @@ def mcts(task, budget=2000, c=1.4, seed=0, rollout_depth=None):
     rng = random.Random(seed)
     budget = ALGOS["mcts"].default_budget if budget is None else budget
     rollout_depth = rollout_depth or 4 * len(task.state_tokens(task.start())) + 16
-    root_node = _root(task)
+    root_node = start_node(task)
     if task.is_goal(root_node.state):
         return SearchResult(True, [], 0, [])
 
@@ -257,7 +257,7 @@ def mcts(task, budget=2000, c=1.4, seed=0, rollout_depth=None):
         leaf = path[-1]
         child_node = None
         while leaf.untried and child_node is None:
-            candidate = _child(task, leaf.node, leaf.untried.pop())
+            candidate = child_of(task, leaf.node, leaf.untried.pop())
             child_node = candidate if candidate.state not in seen else None
         if child_node is None:
             # nothing new below this leaf: mark it, and its ancestors if they ran dry too
