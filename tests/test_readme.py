@@ -26,7 +26,8 @@ SCRIPTS = ["search.py", "linearize.py", "train_sft.py", "train_rl.py", "evaluate
            "tools/make_assignments.py", "benchmarks/bench_model.py", "benchmarks/bench_search.py",
            "benchmarks/bench_memory.py", "benchmarks/bench_learn.py", "sizes.py", "benchmarks/pilot_sizes.py",
            "benchmarks/pilot_rl.py"]
-RUNS = ["docs/cpu", "docs/cpu-seeds", "docs/cpu-countdown", "docs/cpu-sizes", "docs/cpu-long"]
+RUNS = ["docs/cpu", "docs/cpu-seeds", "docs/cpu-countdown", "docs/cpu-sizes", "docs/cpu-long",
+        "docs/cpu-formats"]
 # docs/cpu-countdown was run before the gate had a margin and its evaluation files were not kept: its report
 # stays the one its run wrote, so report.py's tables are checked against the other runs
 REWRITTEN = [r for r in RUNS if r != "docs/cpu-countdown"]
