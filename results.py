@@ -24,6 +24,7 @@ import evaluate
 import formats
 import sizes
 from files import read_jsonl
+from model import cpu_has_bf16
 from presets import RLRun, SFTRun, base_name
 from tasks import get_task
 
@@ -252,9 +253,21 @@ def task_results(d, preset):
     return out
 
 
-def collect(out, preset_name, presets):
+def machine(cpuinfo="/proc/cpuinfo"):
+    """The machine, as far as a run's last bits depend on it: two CPUs with other kernels (native bf16
+    or not, other vector units) train the same seed to different numbers (docs/design.md, issue 21)."""
+    try:
+        with open(cpuinfo) as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    bf16 = "native bf16" if cpu_has_bf16(cpuinfo) else "no native bf16"
+    return f"{platform.machine()}{' ' + name if name else ''}, {os.cpu_count()} cores, {bf16}"
+
+
+def collect(out, preset_name, presets, machine_name=None):
     """The whole results.json of the run folder `out`: one entry per task of `presets`."""
-    return {"preset": preset_name, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    return {"preset": preset_name, "machine": machine_name or machine(),
             "tasks": {task: task_results(os.path.join(out, task), preset) for task, preset in presets.items()}}
 
 
@@ -268,5 +281,6 @@ def rewrite(run_dir, preset_name=None):
     if name not in PRESETS:
         raise SystemExit(f"error: {path}: no preset to read the run with: pass --preset ({', '.join(PRESETS)})")
     tasks = list(old.get("tasks", {})) or [t for t in PRESETS[name] if os.path.isdir(os.path.join(run_dir, t))]
-    evaluate.save_json(path, collect(run_dir, name, {t: PRESETS[name][t] for t in tasks}))
+    # the run's machine, not this one: a rewrite recomputes numbers, it reruns nothing
+    evaluate.save_json(path, collect(run_dir, name, {t: PRESETS[name][t] for t in tasks}, old.get("machine", "unknown")))
     return f"wrote {path}"

@@ -90,3 +90,16 @@ def test_a_bf16_run_stores_fp32_weights_and_optimizer_and_resumes_in_bf16(countd
     rows = [json.loads(line) for line in open(os.path.join(tmp_path, "log.jsonl"))]
     evals = [r for r in rows if "val_acc" in r]
     assert [r["step"] for r in evals] == [4, 8] and all(r["train_s"] > 0 for r in evals)
+
+
+def test_results_name_the_cpu_and_its_bf16(tmp_path, monkeypatch):
+    import platform
+
+    import results
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(results.os, "cpu_count", lambda: 2)
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 avx512_bf16\n")
+    assert results.machine(tmp_path / "cpuinfo") == "x86_64 AMD EPYC 9R14, 2 cores, native bf16"
+    (tmp_path / "cpuinfo").write_text("flags\t\t: fpu avx2\n")
+    assert results.machine(tmp_path / "cpuinfo") == "x86_64, 2 cores, no native bf16"
+    assert results.machine(tmp_path / "missing") == "x86_64, 2 cores, no native bf16"
