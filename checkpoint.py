@@ -11,6 +11,7 @@ rejected before it can run. Every error names the file and what is wrong with it
 import os
 import pickle
 import zipfile
+from dataclasses import asdict, fields
 
 import torch
 
@@ -59,8 +60,22 @@ def task_of(ckpt, path="the checkpoint"):
     return task_cls
 
 
-def model_from_checkpoint(ckpt, device="cpu"):
-    model = GPT(GPTConfig(**ckpt["config"]))
+def model_config(saved, path="the checkpoint"):
+    """The GPTConfig of a checkpoint's field 'config'. A field added since it was written takes its
+    default; a field this version does not know is an error that names it."""
+    if not isinstance(saved, dict):
+        raise SystemExit(f"error: {path}: field 'config' is not a dict")
+    unknown = sorted(set(saved) - {f.name for f in fields(GPTConfig)})
+    if unknown:
+        raise SystemExit(f"error: {path}: field 'config' has unknown key(s) {', '.join(unknown)} (from a newer version?)")
+    try:
+        return GPTConfig(**saved)
+    except TypeError as e:
+        raise SystemExit(f"error: {path}: field 'config': {e}") from None
+
+
+def model_from_checkpoint(ckpt, device="cpu", path="the checkpoint"):
+    model = GPT(model_config(ckpt["config"], path))
     model.load_state_dict(ckpt["model"])
     return model.to(device), linearize.Vocab(ckpt["vocab"])
 
@@ -70,7 +85,7 @@ def load(path, device="cpu"):
     every check above (plain data only, required fields, the task's current vocabulary)."""
     ckpt = load_checkpoint(path)
     task_cls = task_of(ckpt, path)
-    model, vocab = model_from_checkpoint(ckpt, device)
+    model, vocab = model_from_checkpoint(ckpt, device, path)
     return model, vocab, task_cls
 
 
@@ -84,8 +99,10 @@ def release(src, dst, dtype=torch.float16):
     return os.path.getsize(dst)
 
 
-def config_differences(saved, current):
-    """Each model-config field that differs, with both values (for error messages)."""
+def config_differences(saved, config, path="the checkpoint"):
+    """Each field in which a checkpoint's saved config differs from the GPTConfig `config`, with both
+    values ("" if none); a field the checkpoint predates counts at its default."""
+    saved, current = asdict(model_config(saved, path)), asdict(config)
     return ", ".join(f"{k} {saved.get(k)} in the checkpoint, {current.get(k)} here"
                      for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
 

@@ -180,6 +180,11 @@ def build_vocab(task_cls):
     return Vocab(dict.fromkeys(words))  # dedupe, keep first occurrence: deterministic order
 
 
+def word_parts(task_cls, vocab):
+    """The task's composed words (Task.word_parts) as token ids, for GPTConfig.parts; None if none."""
+    return [[vocab.stoi[w], *(vocab.stoi[p] for p in parts)] for w, parts in task_cls.word_parts().items()] or None
+
+
 def prompt_tokens(task):
     return [BOS, *task.prompt_tokens(), SEP]
 

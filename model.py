@@ -34,6 +34,9 @@ class GPTConfig:
     n_embd: int
     dropout: float = 0.0
     bias: bool = False  # biases in Linears and LayerNorms; without them it is slightly faster and no worse
+    # words whose vector adds other words' vectors to its own ([[word id, part id, ...], ...]): a maze
+    # cell as itself plus its row plus its column, so what is learned about row 3 holds for its cells
+    parts: list | None = None
 
 
 class KVCache:
@@ -130,6 +133,13 @@ class GPT(nn.Module):
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # one matrix both reads and writes tokens
+        pairs = [(word, part) for word, *parts in config.parts or () for part in parts]
+        composed = {word for word, _ in pairs}
+        if any(not 0 <= i < config.vocab_size for pair in pairs for i in pair) or composed & {p for _, p in pairs}:
+            raise ValueError("GPTConfig.parts: every id must be a word of the vocabulary, and no part may be composed itself")
+        # (word, part) pairs as two index buffers, not saved: config.parts says them
+        self.register_buffer("part_of", torch.tensor([w for w, _ in pairs], dtype=torch.long), persistent=False)
+        self.register_buffer("part", torch.tensor([p for _, p in pairs], dtype=torch.long), persistent=False)
         self.apply(self._init_weights)
         # 2 residual projections per layer add onto the stream; shrink them so its variance stays O(1)
         for name, p in self.named_parameters():
@@ -147,6 +157,18 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
+    def token_table(self):
+        """The (V, n_embd) vectors that read and write tokens: the tied embedding, with each composed
+        word's parts added to its own vector. Its own vector too: with the head tied, a cell's logit
+        would otherwise be its row's plus its column's, and a softmax over cells a product P(row) Q(col),
+        which cannot choose between two neighbours at a right angle without the two diagonal cells.
+        In fp32 even under autocast: the table is a weight, and the input embedding stays fp32."""
+        w = self.lm_head.weight
+        if not self.config.parts:
+            return w
+        with torch.autocast(w.device.type, enabled=False):
+            return w.index_add(0, self.part_of, w[self.part])
+
     def _hidden(self, idx, pad=None, caches=None):
         """Final hidden states of idx (B, T). pad (B,): left padding per row. caches: a KVCache per layer."""
         past = caches[0].len if caches else 0
@@ -159,7 +181,8 @@ class GPT(nn.Module):
             # a padding query may see itself: some SDPA kernels give NaN for a query with no visible key
             visible = (k[None, None] >= pad[:, None, None]) | (k == q[:, None])
             mask = ((k <= q[:, None]) & visible)[:, None]  # (B, 1, T, past + T)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        tok = F.embedding(idx, self.token_table()) if self.config.parts else self.transformer.wte(idx)
+        x = self.transformer.drop(tok + self.transformer.wpe(pos))
         for i, block in enumerate(self.transformer.h):
             x = block(x, mask, caches[i] if caches else None)
         return self.transformer.ln_f(x)
@@ -168,14 +191,15 @@ class GPT(nn.Module):
         # RL divides sampling-time probabilities by training-time ones; bf16 logits would make that noisy
         dtype = torch.promote_types(h.dtype, torch.float32)
         with torch.autocast(h.device.type, enabled=False):
-            return F.linear(h.to(dtype), self.lm_head.weight.to(dtype))
+            return F.linear(h.to(dtype), self.token_table().to(dtype))
 
     def forward(self, idx, targets=None):
         """Logits (B, T, V) and, given targets, the SUMMED cross-entropy (in fp32) over the positions
         whose target is not -1 (prompt and padding are -1). A sum, not a mean: the trainer divides by
         the count of trained tokens in the whole global batch, which one process alone cannot know."""
         assert idx.size(1) <= self.config.block_size, f'sequence of {idx.size(1)} > block_size'
-        logits = self.lm_head(self._hidden(idx))
+        h = self._hidden(idx)
+        logits = F.linear(h, self.token_table()) if self.config.parts else self.lm_head(h)
         if targets is None:
             return logits, None
         return logits, F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='sum')

@@ -319,8 +319,9 @@ def train(args):
     step = 0
     if args.resume and os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path)
-        if ckpt["vocab"] != vocab.itos or ckpt["config"] != asdict(model.config):
-            diff = config_differences(ckpt["config"], asdict(model.config)) or "the vocabularies differ (field 'vocab')"
+        diff = config_differences(ckpt["config"], model.config, ckpt_path)
+        if ckpt["vocab"] != vocab.itos or diff:
+            diff = diff or "the vocabularies differ (field 'vocab')"
             raise SystemExit(f"error: {ckpt_path} does not continue {args.init}: {diff}")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])

@@ -242,9 +242,9 @@ def build(args, config, vocab, device, ckpt_path, log_path, rank):
         return model, optimizer, 0, 0, None
     ckpt = load_checkpoint(ckpt_path)
     check_compatible(ckpt, vocab, config.block_size, args.data)
-    if ckpt["config"] != asdict(config):
-        raise SystemExit(f"error: {ckpt_path} has another model config: "
-                         f"{config_differences(ckpt['config'], asdict(config))}")
+    differences = config_differences(ckpt["config"], config, ckpt_path)
+    if differences:
+        raise SystemExit(f"error: {ckpt_path} has another model config: {differences}")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     torch.set_rng_state(ckpt["rng"])
@@ -285,7 +285,7 @@ def train(args):
     vocab = linearize.build_vocab(task_cls)
     data, val, block_size = load_data(args, task_cls, vocab, rank)
     config = GPTConfig(block_size=block_size, vocab_size=len(vocab), n_layer=args.n_layer, n_head=args.n_head,
-                       n_embd=args.n_embd, dropout=args.dropout)
+                       n_embd=args.n_embd, dropout=args.dropout, parts=linearize.word_parts(task_cls, vocab))
     # trained: the target tokens learned from so far (the x axis of the learning curves)
     raw_model, optimizer, step, trained, resumed_in = build(args, config, vocab, device, ckpt_path, log_path, rank)
     last_saved = step or None

@@ -4,9 +4,10 @@ which size mix let a DFS trace model trained on some maze sizes search mazes of 
 
 The same 4x4..8x8 training mazes (one problem file), spelled in each encoding, each with its DFS
 traces (the CPU preset's: no costs, children in random order at 30 % of the nodes); the CPU preset's
-model, trained for --steps; then the size curve (sizes.py) on held-out mazes of 4x4 to 10x10.
+model, trained for --steps in fp32 (--dtype auto picks bf16 on some CPUs, and the rows would then
+differ in more than their encoding); then the size curve (sizes.py) on held-out mazes of 4x4 to 10x10.
 
-    python benchmarks/pilot_sizes.py --out /tmp/pilot_sizes                      # the three encodings
+    python benchmarks/pilot_sizes.py --out /tmp/pilot_sizes                      # the five encodings
     python benchmarks/pilot_sizes.py --encodings maze-canvas --kinds solution --out /tmp/pilot_sizes
 
 Runs already in --out are read, not retrained.
@@ -29,7 +30,8 @@ MODEL = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128"]
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--encodings", nargs="+", default=["maze", "maze-canvas", "maze-canvas-rc"])
+    p.add_argument("--encodings", nargs="+", default=["maze", "maze-canvas", "maze-canvas-rc",
+                                                         "maze-canvas-sum", "maze-canvas-open"])
     p.add_argument("--kinds", nargs="+", default=["dfs"], help="dfs and/or solution")
     p.add_argument("--train-sizes", default="4-8")
     p.add_argument("--test-sizes", default="4-10")
@@ -64,7 +66,7 @@ def main(argv=None):
                     ["--task", enc, "--data", data, "--val", d("data", "val.jsonl"), "--out", d(name),
                      "--max-steps", str(args.steps), "--batch-size", "32", "--length-groups", "3", "--lr", "3e-3",
                      "--warmup", "100", "--eval-every", str(args.steps), "--eval-n", "100", "--block-size", "512",
-                     "--threads", str(args.threads), "--quiet", *MODEL]))
+                     "--threads", str(args.threads), "--dtype", "fp32", "--quiet", *MODEL]))
             val = [json.loads(line) for line in open(d(name, "log.jsonl")) if '"val_acc"' in line][-1]
             curve = {s: c["strata"] for s, c in sizes.curve(ckpt, tests).items()}
             table[name] = {"train_s": val["train_s"], "val_acc": val["val_acc"],

@@ -100,6 +100,12 @@ class Task:
         """Every non-number word a trace of this task can contain (numbers are added centrally)."""
         raise NotImplementedError
 
+    @classmethod
+    def word_parts(cls):
+        """{word: [part words]}: words the model embeds as the sum of their parts' vectors (model.py,
+        GPTConfig.parts) instead of a vector of their own. None by default."""
+        return {}
+
     # --- data and options -------------------------------------------------------------------------
     @staticmethod
     def check(problem):

@@ -278,6 +278,38 @@ class MazeCanvasRC(MazeCanvas):
                 *(f"x{c}" for c in range(CANVAS))]
 
 
+class MazeCanvasSum(MazeCanvas):
+    """The canvas with a factorized cell EMBEDDING: the words are MazeCanvas's (`c3_4`, one position
+    per cell), but the model has no vector of its own for a cell: it is the sum of a row vector and a
+    column vector (`y3` + `x4`, words no trace writes). What is learned about row 3 holds for all
+    twelve cells in it, and a neighbour differs from a cell in one of its two parts."""
+    name = "maze-canvas-sum"
+
+    @classmethod
+    def vocab_words(cls):
+        return [*super().vocab_words(), *(f"y{r}" for r in range(CANVAS)), *(f"x{c}" for c in range(CANVAS))]
+
+    @classmethod
+    def word_parts(cls):
+        return {f"c{r}_{c}": [f"y{r}", f"x{c}"] for r in range(CANVAS) for c in range(CANVAS)}
+
+
+class MazeCanvasOpen(MazeCanvas):
+    """The canvas, its prompt listing the OPEN cells instead of the walls (`open c1_5 c1_6 ...`). A step
+    is legal exactly when its cell is in the list, so the model never has to work out where the maze
+    ends: a step past the maze's edge was the canvas pilots' commonest error. ~1.5x the prompt."""
+    name = "maze-canvas-open"
+
+    def prompt_tokens(self):
+        head = super().prompt_tokens()
+        cells = [(r, c) for r in range(self.h) for c in range(self.w) if self.grid[r][c] != "#"]
+        return [*head[:head.index("walls")], "open", *(tok for cell in cells for tok in self.state_tokens(cell))]
+
+    @classmethod
+    def vocab_words(cls):
+        return ["open", *super().vocab_words()]
+
+
 _ROW, _COL = re.compile(r"y(0|[1-9]\d?)", re.ASCII), re.compile(r"x(0|[1-9]\d?)", re.ASCII)
 
 

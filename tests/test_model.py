@@ -169,3 +169,58 @@ def test_generate_rejects_overlong():
     with pytest.raises(ValueError, match='block_size'):
         model.generate_nocache(idx, 7, prompt_lens=lens)
     model.generate(idx, 6, prompt_lens=lens)  # exactly block_size is fine
+
+
+PARTS = [[5, 1, 2], [6, 1, 3], [7, 2, 2]]  # 7 adds word 2 twice: a part may repeat
+
+
+def composed_and_plain(n_layer=2):
+    """A model with PARTS, and a reference built by hand: a plain model with the same weights whose
+    composed words' vectors are set to what the parts say (own vector plus its parts')."""
+    torch.manual_seed(0)
+    composed = GPT(GPTConfig(block_size=16, vocab_size=V, n_layer=n_layer, n_head=2, n_embd=32, parts=PARTS)).double()
+    plain = GPT(GPTConfig(block_size=16, vocab_size=V, n_layer=n_layer, n_head=2, n_embd=32)).double()
+    plain.load_state_dict(composed.state_dict())  # no buffer saved: the config says the parts
+    with torch.no_grad():
+        w = plain.lm_head.weight
+        for word, *parts in PARTS:
+            w[word] += sum(w[p] for p in parts)
+    return composed, plain
+
+
+def test_a_composed_word_adds_its_parts_in_and_out():
+    composed, plain = (m.eval() for m in composed_and_plain())
+    idx = torch.tensor([[5, 6, 7, 1, 9, 5, 2, 3]])
+    assert torch.allclose(composed(idx)[0], plain(idx)[0], atol=1e-12)
+    assert torch.allclose(composed.token_logprobs(idx[:, :-1], idx[:, 1:]), plain.token_logprobs(idx[:, :-1], idx[:, 1:]), atol=1e-12)
+    prompts, lens = left_pad([[5, 6], [7, 1, 9]])
+    assert torch.equal(composed.generate(prompts, 6, temperature=0, prompt_lens=lens)[0],
+                       composed.generate_nocache(prompts, 6, temperature=0, prompt_lens=lens)[0])
+
+
+def test_a_part_gets_the_gradient_of_every_word_made_of_it():
+    """The chain rule against the hand-built reference: d/d part = its own gradient there plus the
+    gradient of each composed word, once per time the word contains it."""
+    composed, plain = composed_and_plain(n_layer=1)
+    idx = torch.tensor([[5, 6, 7, 5, 4, 1]])
+    for m in (composed, plain):
+        m(idx[:, :-1], idx[:, 1:])[1].backward()
+    got, ref = composed.lm_head.weight.grad, plain.lm_head.weight.grad
+    want = ref.clone()
+    for word, *parts in PARTS:
+        for p in parts:
+            want[p] += ref[word]
+    assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_parts_must_be_plain_words_of_the_vocabulary():
+    for bad in ([[5, 1, V]], [[5, 1], [6, 5]]):  # an id out of range; a part that is composed itself
+        with pytest.raises(ValueError, match="GPTConfig.parts"):
+            GPT(GPTConfig(block_size=8, vocab_size=V, n_layer=1, n_head=2, n_embd=16, parts=bad))
+
+
+def test_the_table_stays_fp32_under_bf16_autocast():
+    composed, _ = composed_and_plain(n_layer=1)
+    composed.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert composed.token_table().dtype == torch.float32

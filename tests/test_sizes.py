@@ -49,7 +49,7 @@ def trained_words(task_cls, n=600):
             for w in sequence(task_cls, p)}
 
 
-@pytest.mark.parametrize("name", ["maze-canvas", "maze-canvas-rc"])
+@pytest.mark.parametrize("name", ["maze-canvas", "maze-canvas-rc", "maze-canvas-sum", "maze-canvas-open"])
 def test_the_canvas_spells_larger_mazes_in_trained_tokens_only(name):
     task_cls = get_task(name)
     vocab, seen = linearize.build_vocab(task_cls), trained_words(task_cls)
@@ -66,7 +66,7 @@ def test_the_cell_encoding_cannot_and_the_test_would_say_so():
     assert words - seen  # cells of rows and columns 8 and 9: no 4..8 maze ever had them
 
 
-@pytest.mark.parametrize("name", ["maze-canvas", "maze-canvas-rc"])
+@pytest.mark.parametrize("name", ["maze-canvas", "maze-canvas-rc", "maze-canvas-sum", "maze-canvas-open"])
 def test_the_canvas_changes_tokens_only(name):
     task_cls, maze = get_task(name), get_task("maze")
     for problem in maze.generate(60, random.Random(2), "train", sizes=list(range(2, CANVAS + 1))):
