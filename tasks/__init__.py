@@ -102,8 +102,9 @@ class Task:
 
     @classmethod
     def word_parts(cls):
-        """{word: [part words]}: words the model embeds as the sum of their parts' vectors (model.py,
-        GPTConfig.parts) instead of a vector of their own. None by default."""
+        """{word: [part words]}: words whose vector the model adds their parts' vectors to (model.py,
+        GPTConfig.parts), so that what it learns about a part holds for every word made of it. None
+        by default."""
         return {}
 
     # --- data and options -------------------------------------------------------------------------

@@ -280,9 +280,9 @@ class MazeCanvasRC(MazeCanvas):
 
 class MazeCanvasSum(MazeCanvas):
     """The canvas with a factorized cell EMBEDDING: the words are MazeCanvas's (`c3_4`, one position
-    per cell), but the model has no vector of its own for a cell: it is the sum of a row vector and a
-    column vector (`y3` + `x4`, words no trace writes). What is learned about row 3 holds for all
-    twelve cells in it, and a neighbour differs from a cell in one of its two parts."""
+    per cell), but the model adds a row vector and a column vector to each cell's own (`y3` + `x4`,
+    words no trace writes; GPTConfig.parts). What is learned about row 3 holds for all twelve cells
+    in it, and a neighbour shares one of its two parts with the cell."""
     name = "maze-canvas-sum"
 
     @classmethod
