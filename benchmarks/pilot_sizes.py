@@ -22,6 +22,7 @@ import search  # noqa: E402
 import sizes  # noqa: E402
 import train_sft  # noqa: E402
 from distributed import set_threads  # noqa: E402
+from presets import PILOT_ONLY  # noqa: E402
 from tasks import get_task  # noqa: E402
 
 MODEL = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128"]
@@ -30,8 +31,7 @@ MODEL = ["--n-layer", "4", "--n-head", "4", "--n-embd", "128"]
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--encodings", nargs="+", default=["maze", "maze-canvas", "maze-canvas-rc",
-                                                         "maze-canvas-sum", "maze-canvas-open"])
+    p.add_argument("--encodings", nargs="+", default=["maze", "maze-canvas", *PILOT_ONLY])
     p.add_argument("--kinds", nargs="+", default=["dfs"], help="dfs and/or solution")
     p.add_argument("--train-sizes", default="4-8")
     p.add_argument("--test-sizes", default="4-10")
