@@ -37,7 +37,7 @@ import torch
 import linearize
 import search
 from model import DTYPES
-from presets import base_data
+from presets import ONE_SEARCH_FORMATS, base_data
 from tasks import get_task, read_jsonl
 
 SAMPLE = 40  # problems: enough to see the long traces of a format, few enough to write in a second
@@ -127,8 +127,8 @@ def check(task, preset, shape, out, device, seed=0):
     if any(run.data.endswith("_large") for run in preset.sft) and preset.n_large < preset.n_train:
         errors.append(f"{task}/data: n_large {preset.n_large} must be at least n_train ({preset.n_train})")
     for run in preset.sft:
-        if run.data.endswith("_large") and base_data(run.data) not in ("solution", *search.ALGOS):
-            errors.append(f"{task}/{run.name}: a large copy of {base_data(run.data)} is not made (only solution and one-algorithm traces)")
+        if run.data.endswith("_large") and base_data(run.data) not in (*ONE_SEARCH_FORMATS, *search.ALGOS):
+            errors.append(f"{task}/{run.name}: a large copy of {base_data(run.data)} is not made (only formats that one search of each problem writes)")
     if preset.dtype not in DTYPES:
         errors.append(f"{task}: dtype {preset.dtype!r} must be one of {', '.join(DTYPES)}")
     for run in preset.sft:

@@ -104,6 +104,11 @@ def standard_runs(trace, steps, solution_steps, small=False, extra=()):
     return runs + [SFTRun(f"sft_{data}", "trace", data, n) for data, n in extra]
 
 
+# the training formats besides one search algorithm's own traces that one search of each problem
+# writes (reproduce.format_traces), so that a data-size copy (NAME_large) of them can be made
+ONE_SEARCH_FORMATS = ("solution", "astar_costs", "mcts_sim")
+
+
 def base_data(data):
     """The training format a data-size copy holds (dfs_small, dfs_large -> dfs)."""
     return data.removesuffix("_small").removesuffix("_large")
@@ -257,15 +262,18 @@ PRESETS["cpu-seeds"] = {"maze": replace(
 _LONG = PRESETS["cpu-long"]["maze"]
 PRESETS["cpu-frontier"] = {"maze": replace(_LONG, sft=[r for r in _LONG.sft if base_data(r.data) in ("solution", "dfs")])}
 
-# issue 21, second pass: the two Meta-CoT formats that cpu-long's curves put nearest the gate, with
-# what those curves call for, beside the DFS model they are paired against (about 45 minutes here).
-# A* without costs fit its 4,000 mazes (training loss 0.018) while its validation legal-step rate
-# stalled at 0.92-0.94: memorized, not learned, so 4x the mazes at 3,000 steps, not more steps. MCTS
-# in tree order still had loss to lose (0.17, its rollouts' values are noisy) and a validation curve
-# swinging 0.88-0.96 between points as the learning rate fell: 6,000 steps, the schedule stretched.
-PRESETS["cpu-formats"] = {"maze": replace(_LONG, sft=[
+# issue 21, third pass: Meta-CoT's two formats given the data their curves asked for, beside DFS and
+# A* without costs, which passed on 16,000 mazes in the second pass (about 50 minutes here). A* without
+# costs fit its 4,000 mazes (loss 0.018) while its validation legal-step rate stalled at 0.92-0.94:
+# memorized, not learned; on 4x the mazes it passed. MCTS in tree order did not pass at 6,000 steps
+# on 4,000 mazes (0.841) but did at 4,000 steps on 16,000 (a pilot, margin +0.004; its validation
+# flat at 0.965-0.968 from step 3,200): 5,000 steps, the schedule stretched for a margin. A* with
+# costs (137 words a trace) was flat at 0.79-0.87 over its last 1,500 steps on 4,000 mazes: the same
+# remedy, with 4,000 steps since it sees a third of DFS's mazes per step. In fp32: `auto` measured
+# bf16 at 1.13-1.22x on a CPU with native bf16, on the edge of its 1.2x rule (docs/design.md).
+PRESETS["cpu-formats"] = {"maze": replace(_LONG, dtype="fp32", sft=[
     SFTRun("sft_dfs", "trace", "dfs", 3000), SFTRun("sft_astar_large", "trace", "astar_large", 3000),
-    SFTRun("sft_mcts", "trace", "mcts", 6000)])}
+    SFTRun("sft_mcts_large", "trace", "mcts_large", 5000), SFTRun("sft_astar_costs_large", "trace", "astar_costs_large", 4000)])}
 
 
 def override(preset, assignments):

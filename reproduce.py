@@ -52,7 +52,7 @@ import train_sft
 from distributed import set_threads
 from files import read_jsonl
 from model import pick_device
-from presets import PRESETS, Preset, base_data, override
+from presets import ONE_SEARCH_FORMATS, PRESETS, Preset, base_data, override
 from results import collect
 from stages import Pipeline
 from tasks import get_task, load_problems, registry, write_jsonl
@@ -123,6 +123,18 @@ def traces(job, algo, name, *extra, problems="train.jsonl"):
                  "--out", job.p("data", f"{name}.jsonl"), *job.preset.trace_flags, *extra])
 
 
+def format_traces(job, base, name, problems="train.jsonl"):
+    """Data `name` in the training format `base` (solution, a search algorithm, astar_costs, mcts_sim)."""
+    if base == "astar_costs":  # Searchformer's A* format: the g and h costs kept, so not the preset's trace flags
+        search.main(["--task", job.task, "--algo", "astar", "--problems", job.p("data", problems), "--seed",
+                     str(job.seed), "--out", job.p("data", f"{name}.jsonl")])
+    elif base in ONE_SEARCH_FORMATS or base in search.ALGOS:  # mcts_sim: each simulation walks from the root
+        algo, extra = {"solution": ("astar", ["--format", "solution"]), "mcts_sim": ("mcts", ["--format", "mcts-sim"])}.get(base, (base, []))
+        traces(job, algo, name, *extra, problems=problems)
+    else:
+        raise SystemExit(f"{job.task}/data: {name}: no way to write the format {base!r} from {problems}")
+
+
 def make_data(job):
     preset, p, task_cls = job.preset, job.p, get_task(job.task)
     os.makedirs(p("data"), exist_ok=True)
@@ -147,28 +159,19 @@ def make_data(job):
         more = [r for r in read_jsonl(p("data", "val_more.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
         write_jsonl(p("data", "val_search.jsonl"), search_only(more)[:preset.n_val])
     wanted = {base_data(run.data) for run in preset.sft}
-    traces(job, "astar", "solution", "--format", "solution")
-    traces(job, preset.trace, preset.trace)
-    for algo in sorted(wanted & set(search.ALGOS) - {preset.trace}):
-        traces(job, algo, algo)
-    if "astar_costs" in wanted:  # Searchformer's A* format: the g and h costs kept in every clause
-        search.main(["--task", job.task, "--algo", "astar", "--problems", p("data", "train.jsonl"), "--seed",
-                     str(job.seed), "--out", p("data", "astar_costs.jsonl")])
+    for data in ["solution", preset.trace, *sorted(wanted & ({"astar_costs", "mcts_sim"} | set(search.ALGOS)) - {preset.trace})]:
+        format_traces(job, data, data)
     if "shuffled" in wanted:
         traces(job, preset.trace, "shuffled", "--shuffle")
     if "swapped" in wanted:
         write_jsonl(p("data", "swapped.jsonl"), linearize.swap_traces(read_jsonl(p("data", f"{preset.trace}.jsonl")), job.seed))
-    if "mcts_sim" in wanted:  # MCTS one simulation at a time (each walks from the root), not in tree order
-        traces(job, "mcts", "mcts_sim", "--format", "mcts-sim")
     if "mix" in wanted:  # SoS-style: each problem's trace comes from one strategy, alternating
         traces(job, "dfs", "mix_dfs")
         traces(job, "bfs", "mix_bfs")
         pairs = zip(read_jsonl(p("data", "mix_dfs.jsonl")), read_jsonl(p("data", "mix_bfs.jsonl")))
         write_jsonl(p("data", "mix.jsonl"), [a if i % 2 == 0 else b for i, (a, b) in enumerate(pairs)])
     for data in sorted(set(large)):  # the same search and flags as the data it enlarges
-        base = base_data(data)
-        traces(job, "astar" if base == "solution" else base, data, *(["--format", "solution"] if base == "solution" else []),
-               problems="train_large.jsonl")
+        format_traces(job, base_data(data), data, problems="train_large.jsonl")
     for run in preset.sft:
         if run.data.endswith("_small"):
             write_jsonl(p("data", f"{run.data}.jsonl"), read_jsonl(p("data", f"{run.data.removesuffix('_small')}.jsonl"))[:preset.n_small])

@@ -11,7 +11,7 @@ import formats
 import preflight
 import reproduce
 from files import read_jsonl
-from presets import PRESETS, base_data
+from presets import PRESETS, SFTRun, base_data
 
 
 def point(step, legal, answers=1.0, tokens=None):
@@ -132,6 +132,23 @@ def test_the_large_set_begins_with_the_training_set_and_its_traces_with_the_trai
         assert data(f"{name}_small") == data(name)[:10]
     seen = {str(r["grid"]) for r in data("train_large")}
     assert not any(str(r["grid"]) in seen for r in data("val"))
+
+
+def test_a_large_copy_of_a_format_with_its_own_flags_is_written_as_that_format(tmp_path):
+    """A* with costs ignores the preset's trace flags (--no-costs): its large copy must keep the costs
+    too, and begin with the training set's traces."""
+    runs = [SFTRun("sft_astar_costs", "trace", "astar_costs", 10), SFTRun("sft_astar_costs_large", "trace", "astar_costs_large", 10),
+            SFTRun("sft_mcts_sim_large", "trace", "mcts_sim_large", 10)]
+    preset = dataclasses.replace(PRESETS["cpu-formats"]["maze"], n_train=20, n_large=40, n_test=2, n_val=4, sft=runs)
+    job = reproduce.Job("maze", preset, str(tmp_path / "maze"), 0, [])
+    os.makedirs(job.dir)
+    reproduce.make_data(job)
+    data = lambda name: read_jsonl(job.p("data", f"{name}.jsonl"))
+    assert len(data("astar_costs_large")) == 40 and data("astar_costs_large")[:20] == data("astar_costs")
+    assert all(" g " in r["trace"] and " h " in r["trace"] for r in data("astar_costs_large") if r["solved"])
+    assert len(data("mcts_sim_large")) == 40
+    with pytest.raises(SystemExit, match="no way to write the format 'mix'"):
+        reproduce.format_traces(job, "mix", "mix_large")
 
 
 def test_the_preflight_refuses_a_large_copy_it_cannot_make():
