@@ -271,9 +271,11 @@ PRESETS["cpu-frontier"] = {"maze": replace(_LONG, sft=[r for r in _LONG.sft if b
 # costs (137 words a trace) was flat at 0.79-0.87 over its last 1,500 steps on 4,000 mazes: the same
 # remedy, with 4,000 steps since it sees a third of DFS's mazes per step. In fp32: `auto` measured
 # bf16 at 1.13-1.22x on a CPU with native bf16, on the edge of its 1.2x rule (docs/design.md).
+# The longest stage first: the stages start in this order, two at a time, so A* with costs (~39 min)
+# runs beside the other three (~42) instead of after two of them.
 PRESETS["cpu-formats"] = {"maze": replace(_LONG, dtype="fp32", sft=[
-    SFTRun("sft_dfs", "trace", "dfs", 3000), SFTRun("sft_astar_large", "trace", "astar_large", 3000),
-    SFTRun("sft_mcts_large", "trace", "mcts_large", 5000), SFTRun("sft_astar_costs_large", "trace", "astar_costs_large", 4000)])}
+    SFTRun("sft_astar_costs_large", "trace", "astar_costs_large", 4000), SFTRun("sft_dfs", "trace", "dfs", 3000),
+    SFTRun("sft_mcts_large", "trace", "mcts_large", 5000), SFTRun("sft_astar_large", "trace", "astar_large", 3000)])}
 
 
 def override(preset, assignments):
