@@ -9,6 +9,8 @@ writes that log as text, one short clause per event, followed by the answer:
     go M h H            depth-first: step by move M into a child of the current node
     back S              depth-first: the child failed; return to its parent S (naming S spares the
                         model from counting how deep it is: a measured difference, README pilots)
+    try M               depth-first with checks shown: the leaf reached by move M is checked where
+                        it stands, not entered (Countdown's last combinations: search.py --checks)
     at S                MCTS: continue from the tree node S
     node M v V          MCTS: add the child reached by M from the current node; its rollout gave V/10
     sim M M .. M v V    MCTS, per-simulation: the whole path from the root, then the value
@@ -44,9 +46,11 @@ from files import atomic_write
 from tasks import number_tokens, number_vocab, read_number
 
 PAD, BOS, EOS, SEP = "<pad>", "<bos>", "<eos>", "<sep>"
-EVENT_WORDS = ("close", "create", "go", "back", "at", "node", "sim")
+EVENT_WORDS = ("close", "create", "go", "back", "at", "node", "sim", "try")
 END_WORDS = ("answer", "fail")
-KEYWORDS = (*EVENT_WORDS, *END_WORDS, "g", "h", "v")
+# every task's vocabulary holds these; "try" only the vocabularies of tasks that declare it (Countdown),
+# so that adding it changed no other task's vocabulary, and no model trained on one
+KEYWORDS = (*EVENT_WORDS[:-1], *END_WORDS, "g", "h", "v")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -59,10 +63,10 @@ def event_tokens(task, event, costs=True, sim=False):
         return ["back", *task.state_tokens(node.state)]
     if kind in ("close", "at"):
         toks = [kind, *task.state_tokens(node.state)]
-    elif kind in ("create", "go"):
+    elif kind in ("create", "go", "try"):
         toks = [kind, *task.move_tokens(node.parent.state, node.move)]
     else:  # an MCTS addition: one move from the current node, or the full path from the root
-        value = ["v", *number_tokens(round(10 * event[2]))] if costs else []
+        value = ["v", *number_tokens(round(10 * event[2]), task.num_cap)] if costs else []
         if sim:
             path, n = [], node
             while n.parent is not None:
@@ -70,10 +74,10 @@ def event_tokens(task, event, costs=True, sim=False):
                 n = n.parent
             return ["sim", *sum(reversed(path), []), *value]
         return ["node", *task.move_tokens(node.parent.state, node.move), *value]
-    if costs and kind == "go":
-        toks += ["h", *number_tokens(node.h)]  # depth-first: g is just the depth
+    if costs and kind in ("go", "try"):
+        toks += ["h", *number_tokens(node.h, task.num_cap)]  # depth-first: g is just the depth
     elif costs and kind != "at":
-        toks += ["g", *number_tokens(node.g), "h", *number_tokens(node.h)]
+        toks += ["g", *number_tokens(node.g, task.num_cap), "h", *number_tokens(node.h, task.num_cap)]
     return toks
 
 
@@ -176,7 +180,7 @@ class Vocab:
 
 
 def build_vocab(task_cls):
-    words = [PAD, BOS, EOS, SEP, *KEYWORDS, *task_cls.vocab_words(), *number_vocab(task_cls.max_number)]
+    words = [PAD, BOS, EOS, SEP, *KEYWORDS, *task_cls.vocab_words(), *number_vocab(task_cls.max_number, task_cls.num_cap)]
     return Vocab(dict.fromkeys(words))  # dedupe, keep first occurrence: deterministic order
 
 
@@ -205,11 +209,11 @@ class Parsed:
     spans: list = field(default_factory=list)     # (first token, end token, state) per legal clause
 
 
-def _skip_values(toks, i):
+def _skip_values(toks, i, cap):
     """Skip the optional `g N h N` / `v N` cost fields; they are written for the model's benefit
     and are not checked (they depend on the heuristic a trace was made with)."""
     while i < len(toks) and toks[i] in ("g", "h", "v"):
-        r = read_number(toks, i + 1)
+        r = read_number(toks, i + 1, cap)
         i = r[1] if r else i + 1
     return i
 
@@ -278,7 +282,7 @@ def parse(task, text):
                 if word == "close":
                     out.nodes += 1
                     out.explored.append(state)
-        elif word in ("create", "go", "node"):
+        elif word in ("create", "go", "node", "try"):
             r = task.read_move(current, toks, i + 1)
             parent = current
             for candidate in reversed(order if word == "create" else []):
@@ -290,7 +294,7 @@ def parse(task, text):
             else:
                 move, i = r
                 state = task.apply(parent, move)
-                if word in ("go", "node"):
+                if word in ("go", "node", "try"):  # a try is a leaf checked: as much search work as a step
                     out.nodes += 1
                     out.explored.append(state)
                 if word == "go":
@@ -299,7 +303,7 @@ def parse(task, text):
                 reach(state)
         else:  # sim: a path of moves from the start
             state, i = start, i + 1
-            while i < len(toks) and toks[i] not in KEYWORDS:
+            while i < len(toks) and toks[i] not in (*KEYWORDS, "try"):
                 r = task.read_move(state, toks, i)
                 if r is None:
                     fail(i, "sim: illegal move")
@@ -313,7 +317,7 @@ def parse(task, text):
                 reach(state)
         if state is not None:
             out.legal_steps += 1
-            i = _skip_values(toks, i)
+            i = _skip_values(toks, i, task.num_cap)
             out.spans.append((begin, i, state))
             if i < len(toks) and toks[i] not in EVENT_WORDS and toks[i] not in END_WORDS:
                 fail(i, f"unexpected {toks[i]!r} after a clause")

@@ -114,19 +114,27 @@ def bfs(task, budget=None):
 
 
 @algorithm()
-def dfs(task, budget=None, prune=None, random_order=0.0, seed=0):
+def dfs(task, budget=None, prune=None, random_order=0.0, seed=0, checks=False):
     """Depth-first in the style of Stream of Search: at each node, generate the children and sort
     them by heuristic (best first; optionally drop those with h > `prune`). With `random_order` p, a
     node tries its children in a random order instead, with probability p (seeded): traces with
-    choices in them, which a model trained on them can be made to choose among by RL."""
-    return _depth_first(task, budget, prune, None, random_order, seed)
+    choices in them, which a model trained on them can be made to choose among by RL. With `checks`,
+    the leaves are written too (below)."""
+    return _depth_first(task, budget, prune, None, random_order, seed, checks)
 
 
-def _depth_first(task, budget, prune, width, random_order=0.0, seed=0):
+def _depth_first(task, budget, prune, width, random_order=0.0, seed=0, checks=False):
     """Depth-first over the children sorted best first (only the best `width`, if given). If one is
     the goal, step into it and stop; otherwise step into each child that is not a dead end, in
     order, and write an explicit `back` when returning from one that failed. Each step into a node
-    is one "go" event and counts against the budget; a state is entered once."""
+    is one "go" event and counts against the budget; a state is entered once.
+
+    Without `checks` a dead end is skipped unwritten: a Countdown node with two numbers left backs up
+    at once when no combination makes the target, and the model must do every combination in its
+    head at one token. With `checks`, each child that is a leaf (no moves of its own) is checked
+    first, one "try" event each in the task's move order (not the heuristic's, which the model
+    would have to sort in its head), and the search stops at the one that is the goal. A try counts
+    against the budget as a step does."""
     root = start_node(task)
     if task.is_goal(root.state):
         return SearchResult(True, [], 0, [])
@@ -136,6 +144,15 @@ def _depth_first(task, budget, prune, width, random_order=0.0, seed=0):
         nonlocal visited
         children = [child_of(task, node, m) for m in task.moves(node.state)]
         children = [c for c in children if c.state not in seen and (prune is None or c.h <= prune)]
+        if checks:
+            for leaf in [c for c in children if not task.moves(c.state)]:
+                if budget is not None and visited >= budget:
+                    return None
+                visited += 1
+                events.append(("try", leaf))
+                if task.is_goal(leaf.state):
+                    return leaf
+            children = [c for c in children if task.moves(c.state)]
         children.sort(key=lambda c: c.h)  # stable: ties keep the task's move order
         if random_order and rng.random() < random_order:
             rng.shuffle(children)
@@ -390,6 +407,7 @@ def main(argv=None):
     p.add_argument("--prune", type=int, default=None, help="dfs/beam: skip children with h above this")
     p.add_argument("--random-order", type=float, default=None,
                    help="dfs: at each node, with this probability, try the children in a random order (default 0)")
+    p.add_argument("--checks", action="store_true", help="dfs: write each leaf checked (a 'try' clause) instead of skipping dead ends unwritten")
     p.add_argument("--width", type=int, default=3, help="beam width")
     p.add_argument("--c", type=float, default=None, help="MCTS exploration constant (default 1.4)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -432,7 +450,8 @@ def main(argv=None):
         print(f"skipped {skipped} malformed problem lines")
     job = SearchJob(task_cls, args.algo, args.budget, args.seed, args.format,
                     task_options={d: getattr(args, d) for d in task_dests},
-                    options={"prune": args.prune, "width": args.width, "c": args.c, "random_order": args.random_order},
+                    options={"prune": args.prune, "width": args.width, "c": args.c, "random_order": args.random_order,
+                             "checks": args.checks or None},
                     trace_options={"costs": not args.no_costs, "drop_close": args.drop_close,
                                    "drop_create": args.drop_create, "drop_frac": args.drop_frac, "shuffle": args.shuffle})
     # stream rows to the file as they arrive, keeping only three numbers per row for the summary

@@ -19,6 +19,9 @@ import json
 import zlib
 
 
+NUM_CAP = 1000  # numbers below this are one token each; larger ones are spelled digit by digit
+
+
 class ProblemError(ValueError):
     """A problem (or a problem file) that breaks the format; the message names where and what."""
 
@@ -31,6 +34,7 @@ class Task:
     max_number = None      # the largest number a trace of this task can hold (None: any); the vocabulary
                            # then holds only the numbers up to it, and every training step pays for each
                            # word of the vocabulary in the output layer
+    num_cap = NUM_CAP      # numbers below this are one word each, the rest digit words (number_tokens)
 
     def __init__(self, problem):
         self.problem = problem
@@ -148,26 +152,25 @@ class Task:
         return cls.render is not Task.render
 
 
-NUM_CAP = 1000  # numbers below this are one token each; larger ones are spelled digit by digit
-
-
-def number_tokens(n):
-    """One token per number below NUM_CAP ("96"); above it, digit tokens ("D9 d7 d0 d2": the first
+def number_tokens(n, cap=NUM_CAP):
+    """One token per number below `cap` ("96"); from it up, digit tokens ("D9 d7 d0 d2": the first
     digit in capitals so that two large numbers side by side stay apart). The vocabulary stays small
-    (~1k words) yet covers every value a trace can hold (99*99*99*99 and beyond)."""
-    if n < NUM_CAP:
+    (~1k words at the default cap) yet covers every value a trace can hold (99*99*99*99 and beyond).
+    A task chooses its cap (Task.num_cap): a smaller one trades words for tokens, and an arithmetic
+    fact about two large numbers becomes digits the model writes one at a time."""
+    if n < cap:
         return [str(n)]
     digits = str(n)
     return ["D" + digits[0]] + ["d" + ch for ch in digits[1:]]
 
 
-def read_number(toks, i):
-    """Read a number written by number_tokens at toks[i]; return (value, next_i) or None. Only the
-    canonical spelling is accepted, so every number has exactly one way to be written."""
+def read_number(toks, i, cap=NUM_CAP):
+    """Read a number written by number_tokens(·, cap) at toks[i]; return (value, next_i) or None. Only
+    the canonical spelling is accepted, so every number has exactly one way to be written."""
     if i >= len(toks):
         return None
     tok = toks[i]
-    if _is_decimal(tok) and len(tok) <= len(str(NUM_CAP)) and tok == str(int(tok)) and int(tok) < NUM_CAP:
+    if _is_decimal(tok) and len(tok) <= len(str(cap)) and tok == str(int(tok)) and int(tok) < cap:
         return int(tok), i + 1
     if not (len(tok) == 2 and tok[0] == "D" and _is_decimal(tok[1]) and tok[1] != "0"):
         return None
@@ -175,7 +178,7 @@ def read_number(toks, i):
     while j < len(toks) and j - i <= 30 and len(toks[j]) == 2 and toks[j][0] == "d" and _is_decimal(toks[j][1]):
         j += 1
     value = int(tok[1] + "".join(t[1] for t in toks[i + 1:j]))
-    return (value, j) if value >= NUM_CAP else None
+    return (value, j) if value >= cap else None
 
 
 def read_sequence(toks, read):
@@ -195,11 +198,11 @@ def _is_decimal(text):
     return text.isascii() and text.isdigit()  # "²".isdigit() is True, and int("²") raises
 
 
-def number_vocab(max_number=None):
+def number_vocab(max_number=None, cap=NUM_CAP):
     """The number words: every number up to max_number (None: every number), as number_tokens spells it."""
-    small = [str(n) for n in range(NUM_CAP if max_number is None else min(max_number + 1, NUM_CAP))]
+    small = [str(n) for n in range(cap if max_number is None else min(max_number + 1, cap))]
     digits = [f"D{k}" for k in range(1, 10)] + [f"d{k}" for k in range(10)]
-    return small + (digits if max_number is None or max_number >= NUM_CAP else [])
+    return small + (digits if max_number is None or max_number >= cap else [])
 
 
 def stable_hash(text):

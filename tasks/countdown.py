@@ -124,25 +124,28 @@ class Countdown(Task):
         return states
 
     # --- tokens ---------------------------------------------------------------------------------
+    def number(self, n):
+        return number_tokens(n, self.num_cap)
+
     def prompt_tokens(self):
-        return ["target", *number_tokens(self.target), "nums", *sum((number_tokens(n) for n in self.nums), [])]
+        return ["target", *self.number(self.target), "nums", *sum((self.number(n) for n in self.nums), [])]
 
     def state_tokens(self, state):
-        return sum((number_tokens(n) for n in state), [])
+        return sum((self.number(n) for n in state), [])
 
     def move_tokens(self, state, move):
         a, op, b, c = move
-        return [*number_tokens(a), op, *number_tokens(b), "=", *number_tokens(c)]
+        return [*self.number(a), op, *self.number(b), "=", *self.number(c)]
 
     def read_state(self, toks, i):
         nums = []
-        while (r := read_number(toks, i)) is not None:
+        while (r := read_number(toks, i, self.num_cap)) is not None:
             nums.append(r[0])
             i = r[1]
         return (tuple(sorted(nums, reverse=True)), i) if nums else None
 
     def read_move(self, state, toks, i):
-        r = _read_op(toks, i)
+        r = _read_op(toks, i, self.num_cap)
         if r is None:
             return None
         (a, op, b, c), i = r
@@ -160,7 +163,7 @@ class Countdown(Task):
     def read_answer(self, toks):
         lines, i = [], 0
         while i < len(toks):
-            r = _read_op(toks, i)
+            r = _read_op(toks, i, self.num_cap)
             if r is None:
                 return None
             (a, op, b, c), i = r
@@ -173,7 +176,9 @@ class Countdown(Task):
 
     @classmethod
     def vocab_words(cls):
-        return ["target", "nums", *OPS, "=", ","]
+        # "try": the clause of a leaf checked and not entered (search.py --checks), a word of this
+        # task's vocabulary only, so that the other tasks' vocabularies (and models) stay as they were
+        return ["target", "nums", *OPS, "=", ",", "try"]
 
     # --- data -----------------------------------------------------------------------------------
     @classmethod
@@ -232,15 +237,15 @@ def _split_line(line):
     return int(m[1]), m[2], int(m[3]), int(m[4])
 
 
-def _read_op(toks, i):
-    ra = read_number(toks, i)
+def _read_op(toks, i, cap):
+    ra = read_number(toks, i, cap)
     if ra is None or ra[1] >= len(toks) or toks[ra[1]] not in OPS:
         return None
     op = toks[ra[1]]
-    rb = read_number(toks, ra[1] + 1)
+    rb = read_number(toks, ra[1] + 1, cap)
     if rb is None or rb[1] >= len(toks) or toks[rb[1]] != "=":
         return None
-    rc = read_number(toks, rb[1] + 1)
+    rc = read_number(toks, rb[1] + 1, cap)
     if rc is None:
         return None
     return (ra[0], op, rb[0], rc[0]), rc[1]
@@ -280,3 +285,18 @@ def verify(problem, answer):
             return False
         pool[c] += 1
     return +pool == Counter([target])
+
+
+class CountdownHybrid(Countdown):
+    """The same problems and rules, with the numbers from 100 up spelled in digits (`D1 d4 d4` for
+    144): 100 number words instead of 1,000, so a product of two numbers is no longer one memorized
+    word but digits written one at a time (issue 22's encoding pilot)."""
+    name = "countdown-hybrid"
+    num_cap = 100
+
+
+class CountdownDigits(Countdown):
+    """The same, every number from 10 up in digits (`D4 d4` for 44): the fewest words, the longest
+    traces."""
+    name = "countdown-digits"
+    num_cap = 10

@@ -30,20 +30,20 @@ from reference import ASCII_DIGITS, countdown_answer_ok, countdown_line_ok, maze
 
 
 
-def ref_number(toks, i):
-    """A number as traces spell it: one token "0".."999" without leading zeros, or "D<1-9>" then
-    "d<0-9>" tokens for 1000 and up. Returns (value, next_i) or None."""
+def ref_number(toks, i, cap=1000):
+    """A number as traces spell it: one token below `cap` ("0".."999" by default) without leading
+    zeros, or "D<1-9>" then "d<0-9>" tokens from the cap up. Returns (value, next_i) or None."""
     if i >= len(toks):
         return None
     t = toks[i]
-    if t and set(t) <= ASCII_DIGITS and (t == "0" or t[0] != "0") and len(t) <= 3:
+    if t and set(t) <= ASCII_DIGITS and (t == "0" or t[0] != "0") and len(t) < len(str(cap)):
         return int(t), i + 1
     if len(t) == 2 and t[0] == "D" and t[1] in "123456789":
         digits, j = t[1], i + 1
         while j < len(toks) and len(toks[j]) == 2 and toks[j][0] == "d" and toks[j][1] in ASCII_DIGITS:
             digits += toks[j][1]
             j += 1
-        return (int(digits), j) if len(digits) >= 4 else None
+        return (int(digits), j) if len(digits) >= len(str(cap)) else None
     return None
 
 
@@ -60,7 +60,7 @@ def ref_answer_tokens(text):
     return None
 
 
-def ref_countdown_correct(problem, toks):
+def ref_countdown_correct(problem, toks, cap=1000):
     """Lines `a op b = c` separated by commas; each uses two numbers still on the table and puts back
     the result; n-1 lines; the last number left is the target."""
     if toks is None:
@@ -79,14 +79,14 @@ def ref_countdown_correct(problem, toks):
     if len(groups) != len(table) - 1:
         return False
     for g in groups:
-        ra = ref_number(g, 0)
+        ra = ref_number(g, 0, cap)
         if ra is None or ra[1] >= len(g) or g[ra[1]] not in ("+", "-", "*", "/"):
             return False
         op = g[ra[1]]
-        rb = ref_number(g, ra[1] + 1)
+        rb = ref_number(g, ra[1] + 1, cap)
         if rb is None or rb[1] >= len(g) or g[rb[1]] != "=":
             return False
-        rc = ref_number(g, rb[1] + 1)
+        rc = ref_number(g, rb[1] + 1, cap)
         if rc is None or rc[1] != len(g):
             return False
         a, b, c = ra[0], rb[0], rc[0]
@@ -123,9 +123,11 @@ def ref_maze_answer_ok(problem, answer):
     return maze_path_ok(problem["grid"], cells)
 
 
-REF_TEXT = {"countdown": ref_countdown_correct, "maze": ref_maze_correct}
-REF_ANSWER = {"countdown": countdown_answer_ok, "maze": ref_maze_answer_ok}
-VERIFY = {"countdown": countdown_verify, "maze": maze_verify}
+# countdown-hybrid: the same judge, with numbers from 100 up in digits (its cap written here, not read)
+REF_TEXT = {"countdown": ref_countdown_correct, "countdown-hybrid": lambda p, t: ref_countdown_correct(p, t, cap=100),
+            "maze": ref_maze_correct}
+REF_ANSWER = {"countdown": countdown_answer_ok, "countdown-hybrid": countdown_answer_ok, "maze": ref_maze_answer_ok}
+VERIFY = {"countdown": countdown_verify, "countdown-hybrid": countdown_verify, "maze": maze_verify}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,12 +141,12 @@ JUNK = ["\u00b2", "\u0662", "\uff11", "\u200b", "\u2003", "\x1c", "\U0001F600", 
 
 def make_tasks(task_name):
     rng = random.Random(5)
-    if task_name == "countdown":
+    if task_name.startswith("countdown"):
         problems = (Countdown.generate(4, rng, n_nums=3, num_max=12, target_max=40)
                     + Countdown.generate(3, rng, n_nums=4, num_max=15, target_max=60)
                     + Countdown.generate(2, rng, n_nums=3, num_min=0, num_max=4, target_min=0)  # zeros, repeats
                     + [{"nums": [99, 99, 1, 1], "target": 9803}, {"nums": [1, 1, 1], "target": 99}])  # big; unsolvable
-        return [Countdown(p) for p in problems]
+        return [get_task(task_name)(p) for p in problems]
     problems = Maze.generate(4, rng, height=5, width=5) + Maze.generate(3, rng, height=7, width=7) + [
         {"grid": ["S#G"]}, {"grid": ["S.", ".G"]}]  # unsolvable; tiny
     return [Maze(p) for p in problems]
@@ -153,9 +155,10 @@ def make_tasks(task_name):
 def real_traces(task):
     """The traces a search writes for this task, in every format, plus its answers."""
     out = []
-    for algo, fmt in [("bfs", "bfs"), ("dfs", "dfs"), ("beam", "beam"), ("astar", "astar"), ("mcts", "mcts"),
-                      ("mcts", "mcts-sim"), ("astar", "solution")]:
-        result = search.run_search(task, algo, budget=300, seed=1)
+    for algo, fmt, checks in [("bfs", "bfs", None), ("dfs", "dfs", None), ("dfs", "dfs", True), ("beam", "beam", None),
+                              ("astar", "astar", None), ("mcts", "mcts", None), ("mcts", "mcts-sim", None),
+                              ("astar", "solution", None)]:
+        result = search.run_search(task, algo, budget=300, seed=1, checks=checks)
         answer = task.answer(result.moves) if result.solved else None
         out.append(linearize.linearize(task, result, fmt, answer=answer, seed=1))
     return out
@@ -169,7 +172,7 @@ def fuzz_texts(task, rng, vocab, n):
         if kind == 0:
             toks = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
         elif kind == 1:  # clause words and small numbers: some clauses are legal by chance
-            words = ["close", "create", "go", "back", "at", "node", "sim", "answer", "fail", "g", "h", "v", ",", "=",
+            words = ["close", "create", "go", "back", "at", "node", "sim", "try", "answer", "fail", "g", "h", "v", ",", "=",
                      "+", "-", "*", "/"]
             toks = [rng.choice(words + [str(rng.randint(0, 12))] * 8) for _ in range(rng.randint(0, 40))]
         elif kind in (2, 3, 4, 5):
@@ -178,7 +181,7 @@ def fuzz_texts(task, rng, vocab, n):
             toks = mutate(rng.choice(answers), rng, vocab)
         elif kind == 8:  # wrong arity: lines dropped or added, a cell short
             toks = list(rng.choice(answers))
-            if task.name == "countdown":
+            if task.name.startswith("countdown"):
                 line = ["answer", *rng.choice([["1", "+", "1", "=", "2"], ["0", "*", "5", "=", "0"]])]
                 toks = rng.choice([toks[:max(1, len(toks) - 6)], toks + [","] + line[1:], line])
             else:
@@ -212,7 +215,7 @@ def fuzz_answers(task, rng, n):
             yield answer
             continue
         i = rng.randrange(len(answer))
-        if task.name == "countdown":
+        if task.name.startswith("countdown"):
             line = answer[i]
             nudged = "".join(str((int(ch) + rng.randint(0, 9)) % 10) if ch.isdigit() and rng.random() < 0.3 else ch
                              for ch in line)
@@ -276,14 +279,14 @@ def check_totals(task_name, totals, n):
     assert 0 < totals["answers_accepted"] < totals["answers"]
 
 
-@pytest.mark.parametrize("task_name", ["countdown", "maze"])
+@pytest.mark.parametrize("task_name", ["countdown", "countdown-hybrid", "maze"])
 def test_fuzz_parse_verify_reward(task_name):
     totals = run_fuzz(task_name, 5_000, seed=1)
     check_totals(task_name, totals, 5_000)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task_name", ["countdown", "maze"])
+@pytest.mark.parametrize("task_name", ["countdown", "countdown-hybrid", "maze"])
 def test_fuzz_parse_verify_reward_100k(task_name):
     t0 = time.time()
     totals = run_fuzz(task_name, 100_000, seed=2)

@@ -227,7 +227,7 @@ def test_an_unsolvable_problem_is_searched_and_reported_unsolved(tmp_path):
 # unknown names
 
 def test_unknown_names_list_the_valid_ones(tmp_path, capsys):
-    with pytest.raises(ValueError, match=r"unknown task 'sudoku'; valid tasks: countdown, maze, maze-canvas, maze-canvas-open, maze-canvas-rc, maze-canvas-sum, maze-rowcol, puzzle"):
+    with pytest.raises(ValueError, match=r"unknown task 'sudoku'; valid tasks: countdown, countdown-digits, countdown-hybrid, maze, maze-canvas, maze-canvas-open, maze-canvas-rc, maze-canvas-sum, maze-rowcol, puzzle"):
         get_task("sudoku")
     with pytest.raises(ValueError, match=r"unknown algorithm 'ida'; valid algorithms: bfs, dfs, beam, astar, mcts"):
         search.run_search(Countdown({"nums": [1, 2], "target": 3}), "ida")
