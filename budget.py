@@ -250,9 +250,10 @@ def still_searching(rows, teacher="dfs"):
             if solved and teacher in solved[0]["sym_nodes"] else None}
 
 
-def symbolic_sweep(task_cls, problems, budgets, costs=True):
+def symbolic_sweep(task_cls, problems, budgets, costs=True, checks=False):
     """Each complete symbolic search at several node budgets (and its own default, last): its solve
-    rate and the length of the trace it writes, i.e. its own compute-accuracy curve."""
+    rate and the length of the trace it writes, i.e. its own compute-accuracy curve. `costs`,
+    `checks`: the training format's cost fields and DFS's written checks (search.py --checks)."""
     res = {}
     for algo in SYMBOLIC:
         res[algo] = []
@@ -260,7 +261,7 @@ def symbolic_sweep(task_cls, problems, budgets, costs=True):
             solved = tokens = 0
             for i, problem in enumerate(problems):
                 task = task_cls(problem)
-                r = run_search(task, algo, budget, seed=i)
+                r = run_search(task, algo, budget, seed=i, checks=checks or None)
                 solved += r.solved
                 tokens += len(linearize.linearize(task, r, algo, task.answer(r.moves) if r.solved else None, costs=costs))
             res[algo].append({"budget": budget, "acc": solved / len(problems), "tokens": tokens / len(problems)})

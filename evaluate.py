@@ -161,18 +161,19 @@ def _per_problem(what, task, problem, compute):
     return _PER_PROBLEM[key]
 
 
-def symbolic_cost(task, algo, costs=True):
+def symbolic_cost(task, algo, costs=True, checks=False):
     """(nodes expanded, tokens of the whole trace in the training format with its end token, or None
-    if the search failed) of one unbounded symbolic search: what it spends against a model."""
-    r = run_search(task, algo)
+    if the search failed) of one unbounded symbolic search: what it spends against a model. `checks`:
+    DFS writes the leaves it checks (search.py --checks), as the model's teacher did."""
+    r = run_search(task, algo, checks=checks or None)
     tokens = len(linearize.linearize(task, r, algo, task.answer(r.moves), costs=costs)) + 1 if r.solved else None
     return r.nodes_expanded, tokens
 
 
 def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 32), taus=(0.5,), algos=SYMBOLIC,
-             device="cpu", seed=0, batch_size=64, max_new_tokens=None, dtype="auto", costs=False):
+             device="cpu", seed=0, batch_size=64, max_new_tokens=None, dtype="auto", costs=False, checks=False):
     """All metrics for one model on one problem set, plus per-problem records for --compare and the
-    budgets (budget.py). `costs`: whether the symbolic traces that budgets count carry cost fields."""
+    budgets (budget.py). `costs`, `checks`: the format of the symbolic traces whose tokens budgets count."""
     from tqdm import tqdm
     prompts = encode_prompts(vocab, task_cls, problems)
     longest = max(map(len, prompts), default=0)
@@ -195,8 +196,9 @@ def evaluate(model, vocab, task_cls, problems, n=32, temperature=1.0, ks=(1, 8, 
         samples = [score(task, vocab, ids) for ids, _ in sampled[i * n:(i + 1) * n]]
         # each symbolic search, unbounded (its nodes, and the tokens of its whole trace with the end
         # token, None if it failed) and then held to the node count the model used
-        sym = {a: _per_problem(f"{a} costs={costs}", task, problem, lambda: symbolic_cost(task, a, costs)) for a in algos}
-        sym_matched = {a: int(run_search(task, a, budget=g.nodes).solved) for a in algos}
+        sym = {a: _per_problem(f"{a} costs={costs} checks={checks}", task, problem, lambda: symbolic_cost(task, a, costs, checks))
+               for a in algos}
+        sym_matched = {a: int(run_search(task, a, budget=g.nodes, checks=checks or None).solved) for a in algos}
         rows.append({"problem": problem, "greedy": int(g.correct), "answered": int(g.answer is not None),
                      "needs_search": _per_problem("needs_search", task, problem, lambda: needs_search(task)),
                      "tokens": len(greedy[i][0]), "nodes": g.nodes,
@@ -342,6 +344,7 @@ def main(argv=None):
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--algos", default=",".join(SYMBOLIC), help="symbolic searches to compare node counts with")
     p.add_argument("--costs", action="store_true", help="count the symbolic searches' trace tokens with their cost fields")
+    p.add_argument("--checks", action="store_true", help="... and DFS's with the leaves it checks written (search.py --checks)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N problems")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=None,
@@ -377,7 +380,7 @@ def main(argv=None):
     try:
         res = evaluate(model, vocab, task_cls, problems, args.n, args.temperature, ks, [float(t) for t in args.tau.split(",")],
                        [a for a in args.algos.split(",") if a], device, args.seed, args.batch_size, args.max_new_tokens,
-                       resolve_dtype(args.dtype, device)[0], args.costs)
+                       resolve_dtype(args.dtype, device)[0], args.costs, args.checks)
     except ValueError as e:
         raise SystemExit(f"error: {args.problems} with {args.ckpt}: {e}") from None
     res = {"ckpt": args.ckpt, "problems": args.problems, "task": task_cls.name, "temperature": args.temperature} | res

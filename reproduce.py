@@ -222,7 +222,8 @@ def evaluate_one(job, name):
     cap, batch = decode_cap(job, preset.data_of()[name]), str(preset.eval_batch)
     evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test.jsonl"), "--n", str(preset.samples),
                    "--batch-size", batch, "--k", ks, "--seed", str(job.seed), "--out", p("eval", f"{name}.json"),
-                   *cap, *job.common] + ([] if "--no-costs" in preset.trace_flags else ["--costs"]))
+                   *cap, *job.common] + ([] if "--no-costs" in preset.trace_flags else ["--costs"])
+                  + (["--checks"] if "--checks" in preset.trace_flags else []))
     if preset.second_test:
         evaluate.main(["--ckpt", p(name, "ckpt.pt"), "--problems", p("data", "test2.jsonl"), "--n", "0",
                        "--batch-size", batch, "--algos", "", "--out", p("eval", f"{name}.test2.json"), *cap, *job.common])
@@ -245,7 +246,8 @@ def evaluate_all(job):
     task_cls = get_task(job.task)
     problems = load_problems(job.p("data", "test.jsonl"), task_cls)[0]
     evaluate.save_json(job.p("eval", "symbolic.json"), budget.symbolic_sweep(
-        task_cls, problems, job.preset.budgets, costs="--no-costs" not in job.preset.trace_flags))
+        task_cls, problems, job.preset.budgets, costs="--no-costs" not in job.preset.trace_flags,
+        checks="--checks" in job.preset.trace_flags))
 
 
 def add_stages(pipe, task, preset, out, threads=None, seed=0, device=None, jobs=1):
