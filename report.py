@@ -101,7 +101,8 @@ def _gate_cell(g):
     if "margin" not in g:  # (a results.json from before the gate had a margin)
         return "passed" if g["passed"] else "**not learned**"
     margin = "" if g["margin"] is None else f", margin {g['margin']:+.3f}"
-    rule = "answers only" if g["rule"] == "answers" else "legal steps, test and final validation"
+    rule = {"answers": "answers only", "legal steps": "legal steps, test and final validation"}.get(
+        g["rule"], f"answers only: its data's clauses are {_rate(g['data_legal_step_rate'])} legal, no test of a search")
     return ("passed" if g["passed"] else "**not learned**") + f" ({rule}{margin})"
 
 

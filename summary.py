@@ -102,9 +102,12 @@ def trace_sentences(sec, t):
             out.append(f"- The {control[4:].split('_seed')[0]}-trace control ({control}) solves {mine:.3f} of the needs-search mazes, below "
                        f"solution-only ({mine_solution:.3f}): its tokens hurt, so no gap against it is cited (the table has it).")
             continue
+        answers_only = sec.models[control]["gate"].get("rule", "").startswith("answers")
         out.append(f"- {t} vs the {control[4:].split('_seed')[0]}-trace control ({control}: the same tokens, no search in "
                    f"them), needs search: {_pair(c)}: "
-                   f"{_verdict(c, 'the search in the trace matters, not only its tokens', 'the control did better')}.")
+                   f"{_verdict(c, 'the search in the trace matters, not only its tokens', 'the control did better')}"
+                   + (" (the control is gated on its answers alone, its data's clauses seldom legal: it is compared as a "
+                      "model that answers, and says nothing of a search)" if answers_only else "") + ".")
     return out
 
 
