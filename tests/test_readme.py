@@ -25,7 +25,7 @@ README = open(os.path.join(ROOT, "README.md")).read()
 SCRIPTS = ["search.py", "linearize.py", "train_sft.py", "train_rl.py", "evaluate.py", "report.py", "reproduce.py",
            "tools/make_assignments.py", "benchmarks/bench_model.py", "benchmarks/bench_search.py",
            "benchmarks/bench_memory.py", "benchmarks/bench_learn.py", "sizes.py", "benchmarks/pilot_sizes.py",
-           "benchmarks/pilot_rl.py", "benchmarks/pilot_mcts.py"]
+           "benchmarks/pilot_rl.py", "benchmarks/pilot_mcts.py", "benchmarks/pilot_countdown.py"]
 RUNS = ["docs/cpu", "docs/cpu-seeds", "docs/cpu-countdown", "docs/cpu-sizes", "docs/cpu-long",
         "docs/cpu-formats"]
 # docs/cpu-countdown was run before the gate had a margin and its evaluation files were not kept: its report
