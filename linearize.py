@@ -26,8 +26,8 @@ of where in the tree it is (an `at S` line moves it). `mcts-sim` writes every si
 path from the root: long (paths repeat), but each line is self-contained. Their lengths are measured
 in the README.
 
-Words are whole tokens: one per keyword, operator and number (numbers above 999 are spelled digit by
-digit), so a Countdown-4 DFS trace is a few hundred tokens instead of SoS's ~3,000 BPE tokens. The
+Words are whole tokens: one per keyword, operator and number (numbers from the task's `num_cap` up,
+1,000 by default, are spelled digit by digit), so a Countdown-4 DFS trace is a few hundred tokens instead of SoS's ~3,000 BPE tokens. The
 vocabulary is fixed per task and saved beside the data.
 
 `parse` replays ANY text -- a model's included -- against the task's rules: every referenced node
@@ -50,7 +50,7 @@ EVENT_WORDS = ("close", "create", "go", "back", "at", "node", "sim", "try")
 END_WORDS = ("answer", "fail")
 # every task's vocabulary holds these; "try" only the vocabularies of tasks that declare it (Countdown),
 # so that adding it changed no other task's vocabulary, and no model trained on one
-KEYWORDS = (*EVENT_WORDS[:-1], *END_WORDS, "g", "h", "v")
+KEYWORDS = ("close", "create", "go", "back", "at", "node", "sim", *END_WORDS, "g", "h", "v")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class Parsed:
     legal: bool = True          # every clause was legal
     steps: int = 0              # clauses read
     legal_steps: int = 0
-    nodes: int = 0              # expansions (close), or MCTS nodes added (node / sim)
+    nodes: int = 0              # expansions (close), depth-first steps and checks (go / try), MCTS nodes (node / sim)
     error: str | None = None    # the first thing that went wrong, with its token position
     explored: list = field(default_factory=list)  # states in the order they were expanded/added
     spans: list = field(default_factory=list)     # (first token, end token, state) per legal clause
@@ -294,6 +294,11 @@ def parse(task, text):
             else:
                 move, i = r
                 state = task.apply(parent, move)
+            if r is not None and word == "try" and task.moves(state):
+                fail(begin, "try: the move does not reach a leaf (a node with moves is stepped into with go)")
+                i = _next_clause(toks, i)  # the move was read: the next clause starts after it
+                continue
+            if r is not None:
                 if word in ("go", "node", "try"):  # a try is a leaf checked: as much search work as a step
                     out.nodes += 1
                     out.explored.append(state)

@@ -8,13 +8,14 @@ records an ordered event log -- the raw material a trace is written from (linear
     ("create", node)       a child of the last expanded node enters the frontier
     ("go", node)           depth-first: step from the current node into its child `node`
     ("back", node)         depth-first: return from a failed child to its parent `node`
+    ("try", node)          depth-first with checks: a leaf child checked without stepping into it
     ("node", node, value)  MCTS adds a node to its tree; value = its rollout's return
     ("sim", node, value)   the same MCTS step, seen as a whole simulation from the root
 
 Adding an algorithm is one function decorated with `@algorithm`: the command line, the trace
 formats, evaluate's symbolic baselines and the report's budget sweep all read the ALGOS registry.
 
-The node budget counts expansions (depth-first: nodes stepped into; MCTS: nodes added to the tree). A search that would exceed it
+The node budget counts expansions (depth-first: nodes stepped into or checked; MCTS: nodes added to the tree). A search that would exceed it
 stops and reports failure, so that a model and a symbolic search can be compared at equal budgets.
 Every algorithm is deterministic; MCTS draws from its own seeded random generator.
 
@@ -407,7 +408,7 @@ def main(argv=None):
     p.add_argument("--prune", type=int, default=None, help="dfs/beam: skip children with h above this")
     p.add_argument("--random-order", type=float, default=None,
                    help="dfs: at each node, with this probability, try the children in a random order (default 0)")
-    p.add_argument("--checks", action="store_true", help="dfs: write each leaf checked (a 'try' clause) instead of skipping dead ends unwritten")
+    p.add_argument("--checks", action="store_true", help="dfs only (the other algorithms ignore it): write each leaf checked (a 'try' clause) instead of skipping dead ends unwritten")
     p.add_argument("--width", type=int, default=3, help="beam width")
     p.add_argument("--c", type=float, default=None, help="MCTS exploration constant (default 1.4)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")

@@ -102,7 +102,7 @@ class Maze(Task):
             raise ProblemError(f"the {self.name} encoding spells mazes up to {self.max_side}x{self.max_side}, "
                                f"this one is {self.h}x{self.w}")
         walls = [(r, c) for r in range(self.h) for c in range(self.w) if self.grid[r][c] == "#"]
-        return ["maze", *number_tokens(self.h), *number_tokens(self.w), "start", *self.state_tokens(self.s),
+        return ["maze", *number_tokens(self.h, self.num_cap), *number_tokens(self.w, self.num_cap), "start", *self.state_tokens(self.s),
                 "goal", *self.state_tokens(self.g), "walls", *(tok for cell in walls for tok in self.state_tokens(cell))]
 
     def state_tokens(self, state):
@@ -194,15 +194,15 @@ class MazeRowCol(Maze):
     def prompt_tokens(self):
         """The grid cell by cell (one token each): every maze of one size has its cells at the same
         positions, so the model can find cell (r, c) by position alone."""
-        return ["maze", *number_tokens(self.h), *number_tokens(self.w), "start", *self.state_tokens(self.s),
+        return ["maze", *number_tokens(self.h, self.num_cap), *number_tokens(self.w, self.num_cap), "start", *self.state_tokens(self.s),
                 "goal", *self.state_tokens(self.g), "grid", *("#" if x == "#" else "." for row in self.grid for x in row)]
 
     def state_tokens(self, state):
-        return [*number_tokens(state[0]), *number_tokens(state[1])]
+        return [*number_tokens(state[0], self.num_cap), *number_tokens(state[1], self.num_cap)]
 
     def read_state(self, toks, i):
-        r = read_number(toks, i)
-        c = read_number(toks, r[1]) if r else None
+        r = read_number(toks, i, self.num_cap)
+        c = read_number(toks, r[1], self.num_cap) if r else None
         return ((r[0], c[0]), c[1]) if c else None
 
     @classmethod

@@ -100,27 +100,27 @@ class Puzzle(Task):
         return ["puzzle", *self.state_tokens(self.board)]
 
     def state_tokens(self, state):
-        return [tok for tile in state for tok in number_tokens(tile)]
+        return [tok for tile in state for tok in number_tokens(tile, self.num_cap)]
 
     def move_tokens(self, state, move):
-        return number_tokens(move)
+        return number_tokens(move, self.num_cap)
 
     def read_state(self, toks, i):
         tiles = []
-        while len(tiles) < SIDE * SIDE and (r := read_number(toks, i)) is not None:
+        while len(tiles) < SIDE * SIDE and (r := read_number(toks, i, self.num_cap)) is not None:
             tiles.append(r[0])
             i = r[1]
         return (tuple(tiles), i) if sorted(tiles) == list(range(SIDE * SIDE)) else None
 
     def read_move(self, state, toks, i):
-        r = read_number(toks, i)
+        r = read_number(toks, i, self.num_cap)
         return r if r is not None and r[0] in self.moves(state) else None
 
     def answer_tokens(self, answer):
-        return [tok for tile in answer for tok in number_tokens(tile)]
+        return [tok for tile in answer for tok in number_tokens(tile, self.num_cap)]
 
     def read_answer(self, toks):
-        return read_sequence(toks, read_number)
+        return read_sequence(toks, lambda t, i: read_number(t, i, self.num_cap))
 
     @classmethod
     def vocab_words(cls):

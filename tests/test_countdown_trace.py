@@ -100,6 +100,9 @@ def test_parse_checks_the_arithmetic_of_every_try_clause():
         text = ["go", "49", "-", "37", "=", "12", *bad.split(), "back", "49", "37", "9"]
         p = linearize.parse(task, text)
         assert not p.legal and p.legal_steps == 2 and p.error.startswith("token 6: try"), (why, p.error)
+    # a try checks a leaf: a move that leaves numbers to combine is stepped into with go, never tried
+    p = linearize.parse(task, "try 49 - 37 = 12 go 49 - 37 = 12 try 12 + 9 = 21 answer 49 - 37 = 12 , 12 + 9 = 21".split())
+    assert not p.legal and p.error.startswith("token 0: try: the move does not reach a leaf") and p.legal_steps == 2
     # a try does not move the search: the next clause is still read from the node it was made at
     p = linearize.parse(task, "go 49 - 37 = 12 try 12 + 9 = 21 try 12 * 9 = 108 back 49 37 9 go 37 - 9 = 28".split())
     assert p.legal and p.legal_steps == 5
@@ -125,3 +128,21 @@ def test_the_budgets_count_the_symbolic_teachers_tokens_in_its_own_format():
     assert checked > plain + 20
     sweep = {c: budget.symbolic_sweep(Countdown, [task.problem], [1000], costs=False, checks=c)["dfs"][0]["tokens"] for c in (False, True)}
     assert sweep[True] == checked - 1 and sweep[False] == plain - 1  # (the sweep counts no end token)
+
+
+def test_a_control_whose_data_is_almost_never_legal_is_gated_on_its_answers_and_says_so():
+    """The swapped control's data is ~0.1 % legal (Countdown) or ~4 % (mazes): 95 % of that is no test,
+    so the gate rests on the answers, the rule says so, and the report's cell names it."""
+    import evaluate
+    import report
+    import results
+    log = [{"step": 100, "val_acc": 0.5, "val_legal_step_rate": 0.0005, "val_answer_rate": 1.0}]
+    def gated(answers, legal, data):
+        test = {"legal_step_rate": legal, "answer_rate": answers}
+        return results.gate_with_margin(evaluate.gate(test, data), log, data)
+    swapped = gated(1.0, 0.0005, 0.001)  # half its data's tiny rate: the legal-steps rule would fail it
+    assert swapped["passed"] and swapped["rule"] == "answers, data seldom legal" and swapped["margin"] == 0.05
+    assert "answers only: its data's clauses are 0.001 legal" in report._gate_cell(swapped)
+    assert not gated(0.9, 0.0005, 0.001)["passed"]  # and its answers still have to be there
+    shuffled = gated(1.0, 0.15, 0.187)  # the shuffled control's data is legal often enough to be a test
+    assert shuffled["rule"] == "legal steps" and not shuffled["passed"]
