@@ -37,10 +37,12 @@ ROWS = ["countdown.dfs", "countdown.checks", "countdown-hybrid.dfs", "countdown-
         "countdown.solution", "countdown-hybrid.solution"]
 
 
-def problems(d, n_train, n_test):
-    """The preset's training, validation and test problems, drawn once for every row."""
+def problems(d, n_train, n_test, num_max):
+    """The preset's training, validation and test problems (numbers up to num_max), drawn once for every row."""
+    flags = [*PRESET.generate[:PRESET.generate.index("--num-max") + 1], str(num_max),
+             *PRESET.generate[PRESET.generate.index("--num-max") + 2:]]
     gen = lambda n, split, seed, out: search.main(["--task", "countdown", "--generate", str(n), "--split", split,
-                                                   "--seed", str(seed), "--out", out, *PRESET.generate])
+                                                   "--seed", str(seed), "--out", out, *flags])
     if not os.path.exists(d("test2.jsonl")):
         gen(n_train, "train", 1, d("train.jsonl"))
         gen(200, "train", 3, d("val_all.jsonl"))
@@ -64,12 +66,13 @@ def main(argv=None):
     p.add_argument("--n-train", type=int, default=PRESET.n_train)
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--n-test", type=int, default=60, help="seen-target test problems per stratum")
+    p.add_argument("--num-max", type=int, default=50, help="numbers from 1 to this (the preset's 50)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     set_threads("cpu", args.threads)
     d = lambda *parts: os.path.join(args.out, *parts)
     os.makedirs(d("data"), exist_ok=True)
-    problems(lambda name: d("data", name), args.n_train, args.n_test)
+    problems(lambda name: d("data", name), args.n_train, args.n_test, args.num_max)
     table = json.load(open(d("pilot.json"))) if os.path.exists(d("pilot.json")) else {}
     for name in args.rows:
         spelling, trace = name.split(".")
