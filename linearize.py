@@ -27,8 +27,8 @@ path from the root: long (paths repeat), but each line is self-contained. Their 
 in the README.
 
 Words are whole tokens: one per keyword, operator and number (numbers from the task's `num_cap` up,
-1,000 by default, are spelled digit by digit), so a Countdown-4 DFS trace is a few hundred tokens instead of SoS's ~3,000 BPE tokens. The
-vocabulary is fixed per task and saved beside the data.
+1,000 by default, are spelled digit by digit), so a Countdown-4 DFS trace is a few hundred tokens
+instead of SoS's ~3,000 BPE tokens. The vocabulary is fixed per task and saved beside the data.
 
 `parse` replays ANY text -- a model's included -- against the task's rules: every referenced node
 must exist and every move must be legal. It returns the answer, whether each step was legal, how many

@@ -269,7 +269,7 @@ PRESETS["cpu-frontier"] = {"maze": replace(_LONG, sft=[r for r in _LONG.sft if b
 # on 4,000 mazes (0.841) but did at 4,000 steps on 16,000 (a pilot, margin +0.004; its validation
 # flat at 0.965-0.968 from step 3,200): 5,000 steps, the schedule stretched for a margin. A* with
 # costs (137 words a trace) was flat at 0.79-0.87 over its last 1,500 steps on 4,000 mazes: the same
-# remedy, with 4,000 steps since it sees a third of DFS's mazes per step. In fp32: `auto` measured
+# remedy, with 4,000 steps, what fits beside the other three in one lane. In fp32: `auto` measured
 # bf16 at 1.13-1.22x on a CPU with native bf16, on the edge of its 1.2x rule (docs/design.md).
 # The longest stage first: the stages start in this order, two at a time, so A* with costs (~39 min)
 # runs beside the other three (~42) instead of after two of them.

@@ -159,7 +159,7 @@ def make_data(job):
         more = [r for r in read_jsonl(p("data", "val_more.jsonl")) if json.dumps(r, sort_keys=True) not in seen]
         write_jsonl(p("data", "val_search.jsonl"), search_only(more)[:preset.n_val])
     wanted = {base_data(run.data) for run in preset.sft}
-    for data in ["solution", preset.trace, *sorted(wanted & ({"astar_costs", "mcts_sim"} | set(search.ALGOS)) - {preset.trace})]:
+    for data in ["solution", preset.trace, *sorted(wanted & {*ONE_SEARCH_FORMATS, *search.ALGOS} - {"solution", preset.trace})]:
         format_traces(job, data, data)
     if "shuffled" in wanted:
         traces(job, preset.trace, "shuffled", "--shuffle")

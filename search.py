@@ -408,7 +408,8 @@ def main(argv=None):
     p.add_argument("--prune", type=int, default=None, help="dfs/beam: skip children with h above this")
     p.add_argument("--random-order", type=float, default=None,
                    help="dfs: at each node, with this probability, try the children in a random order (default 0)")
-    p.add_argument("--checks", action="store_true", help="dfs only (the other algorithms ignore it): write each leaf checked (a 'try' clause) instead of skipping dead ends unwritten")
+    p.add_argument("--checks", action="store_true", help="dfs only (the other algorithms ignore it): write each "
+                   "leaf checked (a 'try' clause) instead of skipping dead ends unwritten")
     p.add_argument("--width", type=int, default=3, help="beam width")
     p.add_argument("--c", type=float, default=None, help="MCTS exploration constant (default 1.4)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
