@@ -43,29 +43,18 @@ def last(rows, key):
 # ------------------------------------------------------------------------------------------------
 # the learned gate, with a margin
 
-SELDOM_LEGAL = 0.05  # below this legal-step rate a trace file's clauses cannot gate a model on its legality
-
-
 def gate_with_margin(test_gate, log, data_rate):
     """The learned gate (evaluate.gate) on the test set AND at the final validation point of the
     learning curve: a model passes only if both hold, so that a pass does not rest on one noisy
     number. `margin` is how far the weaker of the two is above the threshold (negative: below).
-    Solution-only data has no clauses: such a model is gated on its answer rate alone ("answers").
-    So is a model whose data's clauses are almost never legal (below SELDOM_LEGAL: the swapped
-    control, another problem's trace, 0.1-4 % legal), since 95 % of a tiny rate is no test: its rule
-    says so ("answers, data seldom legal"), it passes or fails on its answers, and the report and the
-    summary treat it as a model that answers, not one that searches. (The shuffled control's data,
-    ~19 % legal, keeps the legal-steps rule.)"""
-    rule = "answers" if data_rate is None else "answers, data seldom legal" if data_rate < SELDOM_LEGAL else "legal steps"
-    judged_by = None if rule.startswith("answers") else data_rate  # the relative rate is still shown
-    val = {"legal_step_rate": last(log, "val_legal_step_rate"),
-           "answer_rate": last(log, "val_answer_rate") or test_gate["answer_rate"]}
-    final, final_pass = evaluate.gate(val, data_rate), evaluate.gate(val, judged_by)["passed"]
-    test_pass = evaluate.gate(test_gate, judged_by)["passed"]
-    key = "answer_rate" if rule.startswith("answers") else "relative_legal_step_rate"
+    A model gated on its answers alone (evaluate.gate's rule: solution-only data, or data whose
+    clauses are almost never legal) has its margin on the answer rate."""
+    final = evaluate.gate({"legal_step_rate": last(log, "val_legal_step_rate"),
+                           "answer_rate": last(log, "val_answer_rate") or test_gate["answer_rate"]}, data_rate)
+    key = "relative_legal_step_rate" if final["rule"] == "legal steps" else "answer_rate"
     both = [g[key] for g in (test_gate, final) if g[key] is not None]
     has_val = any(r.get("val_acc") is not None for r in log)
-    return test_gate | {"passed": bool(test_pass and (final_pass or not has_val)), "rule": rule,
+    return test_gate | {"passed": bool(test_gate["passed"] and (final["passed"] or not has_val)), "rule": final["rule"],
                         "final_validation": {k: final[k] for k in ("legal_step_rate", "answer_rate", "relative_legal_step_rate")},
                         "margin": round(min(both) - evaluate.GATE, 4) if both else None}
 
